@@ -1,0 +1,42 @@
+package risk
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/vigil-auth/vigil"
+)
+
+// Input is what an Evaluator may look at besides the action configuration.
+type Input struct {
+	Track          *vigil.TrackInput      // the validated track request; IdempotencyKey may still be ""
+	Authenticators []*vigil.Authenticator // the user's authenticators, oldest first
+	Now            time.Time
+}
+
+// Evaluator decides an action. It runs after the configuration is loaded and
+// before the decision is turned into an action state, and must not write
+// anything: a replayed track does not evaluate again.
+type Evaluator interface {
+	// Evaluate returns the decision for in under cfg. The decision's Outcome
+	// must be valid; a nil Output is stored as {}.
+	Evaluate(ctx context.Context, cfg *vigil.ActionConfig, in *Input) (*vigil.Decision, error)
+}
+
+// DefaultEvaluator decides every action by its configuration's default: no
+// rules.
+type DefaultEvaluator struct{}
+
+var _ Evaluator = DefaultEvaluator{}
+
+// Evaluate returns the configuration's default outcome and methods.
+func (DefaultEvaluator) Evaluate(_ context.Context, cfg *vigil.ActionConfig, _ *Input) (*vigil.Decision, error) {
+	return &vigil.Decision{
+		Outcome:                   cfg.DefaultOutcome,
+		VerificationMethods:       cfg.VerificationMethods,
+		DefaultVerificationMethod: cfg.DefaultVerificationMethod,
+		PromptToEnrollMethods:     cfg.PromptToEnrollMethods,
+		Output:                    json.RawMessage(`{}`),
+	}, nil
+}
