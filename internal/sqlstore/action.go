@@ -1,0 +1,393 @@
+package sqlstore
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	vigil "github.com/vigil-auth/vigil"
+)
+
+var _ vigil.ActionService = (*ActionService)(nil)
+
+// maxActions is the most actions FindActions returns at once.
+const maxActions = 1000
+
+// ActionService implements vigil.ActionService for the tenant in the
+// context.
+type ActionService struct {
+	db *DB
+
+	insert, ensureUser, insertConfig                 string
+	insertWithUser                                   string // PostgreSQL: insert and ensureUser in one round trip
+	find, findByKey, findMany, findManyCodes, update string
+	consume                                          string
+}
+
+const actionCols = `tenant_id, id, user_id, action_code, idempotency_key, state, state_updated_at,
+	created_at, updated_at, decision, allowed_methods, default_method, is_enrolled, enrolled_methods,
+	context, verification_method, verified_by_authenticator_id, request_hash, token_issued_at,
+	token_expires_at, validated_at`
+
+// actionColCount is the number of columns in actionCols.
+const actionColCount = 21
+
+const actionWhere = ` WHERE tenant_id = ? AND user_id = ? AND action_code = ? AND idempotency_key = ?`
+
+// NewActionService returns an ActionService backed by db.
+func NewActionService(db *DB) *ActionService {
+	r := db.rebind
+	findMany := `SELECT ` + actionCols + ` FROM actions
+		WHERE tenant_id = ? AND user_id = ? AND (? = '' OR state = ?) AND created_at >= ?`
+	order := ` ORDER BY created_at DESC, id DESC LIMIT ?`
+	insert := `INSERT INTO actions (` + actionCols + `)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (tenant_id, idempotency_key) DO NOTHING`
+	s := &ActionService{
+		db:            db,
+		insert:        r(insert),
+		ensureUser:    r(ensureUserSQL),
+		insertConfig:  r(insertActionConfigSQL + ` ON CONFLICT (tenant_id, action_code) DO NOTHING`),
+		find:          r(`SELECT ` + actionCols + ` FROM actions` + actionWhere),
+		findByKey:     r(`SELECT ` + actionCols + ` FROM actions WHERE tenant_id = ? AND idempotency_key = ?`),
+		findMany:      r(findMany + order),
+		findManyCodes: r(findMany + ` AND ` + db.dialect.codesIn + order),
+		update: r(`UPDATE actions SET state = ?, state_updated_at = ?, updated_at = ?` + actionWhere +
+			` RETURNING ` + actionCols),
+		consume: r(`UPDATE actions SET validated_at = ?` + actionWhere +
+			` AND state = '` + string(vigil.StateChallengeSucceeded) + `' AND validated_at IS NULL
+			RETURNING ` + actionCols),
+	}
+	if db.dialect.name == DialectPostgres {
+		// A data-modifying CTE (which SQLite lacks) saves a round trip per
+		// track: the user is inserted only if the action was.
+		s.insertWithUser = r(`WITH ins AS (` + insert + ` RETURNING tenant_id, user_id, created_at),
+			u AS (INSERT INTO users (tenant_id, id, created_at, updated_at)
+				SELECT tenant_id, user_id, created_at, created_at FROM ins
+				ON CONFLICT (tenant_id, id) DO NOTHING)
+			SELECT COUNT(*) FROM ins`)
+	}
+	return s
+}
+
+func scanAction(s interface{ Scan(...any) error }) (*vigil.Action, error) {
+	var a vigil.Action
+	var state, decision, defMethod, actx, verMethod string
+	var allowed, enrolled sql.NullString
+	var stateUpdated, created, updated int64
+	var issued, expires, validated sql.NullInt64
+	if err := s.Scan(&a.TenantID, &a.ID, &a.UserID, &a.Code, &a.IdempotencyKey, &state, &stateUpdated,
+		&created, &updated, &decision, &allowed, &defMethod, &a.IsEnrolled, &enrolled,
+		&actx, &verMethod, &a.VerifiedByAuthenticatorID, &a.RequestHash, &issued,
+		&expires, &validated); err != nil {
+		return nil, err
+	}
+	a.State = vigil.ActionState(state)
+	a.DefaultMethod = vigil.VerificationMethod(defMethod)
+	a.VerificationMethod = vigil.VerificationMethod(verMethod)
+	if err := json.Unmarshal([]byte(decision), &a.Decision); err != nil {
+		return nil, fmt.Errorf("decode decision of action %s: %w", a.ID, err)
+	}
+	if err := json.Unmarshal([]byte(actx), &a.Context); err != nil {
+		return nil, fmt.Errorf("decode context of action %s: %w", a.ID, err)
+	}
+	if string(a.Context.Custom) == "null" {
+		a.Context.Custom = nil
+	}
+	var err error
+	if a.AllowedMethods, err = decodeMethods(allowed); err != nil {
+		return nil, err
+	}
+	if a.EnrolledMethods, err = decodeMethods(enrolled); err != nil {
+		return nil, err
+	}
+	a.StateUpdatedAt, a.CreatedAt, a.UpdatedAt = fromMicros(stateUpdated), fromMicros(created), fromMicros(updated)
+	a.TokenIssuedAt, a.TokenExpiresAt = fromNullMicros(issued), fromNullMicros(expires)
+	a.ValidatedAt = fromNullMicros(validated)
+	return &a, nil
+}
+
+// CreateAction stores a newly tracked action and fills in its ID, tenant
+// and timestamps (and its State from the decision's outcome when empty, an
+// idempotency key when empty, and an empty object as Decision.Output when
+// nil). If newConfig is not nil and the tenant has no configuration for
+// a.Code, newConfig is created in the same transaction; either way the
+// configuration's LastActionCreatedAt is advanced. The user is created if
+// absent. It returns a itself with created=true.
+//
+// If an action with a.IdempotencyKey already exists, CreateAction stores
+// nothing and returns the existing action with created=false when its
+// RequestHash equals a.RequestHash, and EUNPROCESSABLE otherwise. That holds
+// for concurrent calls too: the loser of a race on a key sees the winner's
+// row.
+//
+// The writes are one group-committed op of three statements: the action
+// insert (ON CONFLICT DO NOTHING, which also detects a replay), the user
+// insert if absent, and, with newConfig, the configuration insert if
+// absent; the last-action time is advanced once per batch and
+// configuration (see applyAdvances).
+func (s *ActionService) CreateAction(ctx context.Context, a *vigil.Action, newConfig *vigil.ActionConfig) (*vigil.Action, bool, error) {
+	tenantID, err := vigil.RequireTenant(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	if a.UserID == "" {
+		return nil, false, vigil.Errorf(vigil.EINVALID, "User ID is required.")
+	}
+	if !vigil.ValidActionCode(a.Code) {
+		return nil, false, vigil.Errorf(vigil.EINVALID, "Invalid action code.")
+	}
+	state := a.State
+	if state == "" {
+		state = a.Decision.Outcome.State()
+	}
+	if !state.Valid() {
+		return nil, false, vigil.Errorf(vigil.EINVALID, "Invalid action state.")
+	}
+	var cfg *actionConfigRow
+	if newConfig != nil {
+		if newConfig.ActionCode != a.Code {
+			return nil, false, vigil.Errorf(vigil.EINVALID, "The new configuration is for another action code.")
+		}
+		if cfg, err = encodeActionConfig(newConfig); err != nil {
+			return nil, false, err
+		}
+	}
+	id, key := a.ID, a.IdempotencyKey
+	if id == "" {
+		id = newID()
+	}
+	if key == "" {
+		key = newID()
+	}
+	dec := a.Decision
+	if dec.Output == nil {
+		dec.Output = json.RawMessage(`{}`)
+	} else if !json.Valid(dec.Output) {
+		return nil, false, vigil.Errorf(vigil.EINVALID, "Decision output is not valid JSON.")
+	}
+	decision, err := json.Marshal(dec)
+	if err != nil {
+		return nil, false, fmt.Errorf("encode decision: %w", err)
+	}
+	actx, err := json.Marshal(a.Context)
+	if err != nil {
+		return nil, false, vigil.Errorf(vigil.EINVALID, "Custom context data is not valid JSON.")
+	}
+	hash := bytes.Clone(a.RequestHash)
+	// args are the insert's arguments; the four timestamps are set per run.
+	args := []any{tenantID, id, a.UserID, a.Code, key, string(state), nil,
+		nil, nil, string(decision), encodeMethods(a.AllowedMethods), string(a.DefaultMethod), a.IsEnrolled,
+		encodeMethods(a.EnrolledMethods), string(actx), string(a.VerificationMethod),
+		a.VerifiedByAuthenticatorID, hash, nullMicros(a.TokenIssuedAt),
+		nullMicros(a.TokenExpiresAt), nullMicros(a.ValidatedAt)}
+	userID, code := a.UserID, a.Code
+
+	var existing *vigil.Action
+	var created bool
+	var now int64
+	setTimes := func(t time.Time) {
+		now = micros(t)
+		args[6], args[7], args[8] = now, now, now
+	}
+	fn := func(tx *Tx) error {
+		existing, created = nil, false
+		var n int64
+		if tx.preInserted != nil {
+			// The writer inserted this batch's actions together (and
+			// stamped args through setTimes).
+			if tx.preInserted[id] {
+				n = 1
+			}
+		} else if setTimes(tx.now); s.insertWithUser != "" {
+			if err := tx.queryRow(s.insertWithUser, args...).Scan(&n); err != nil {
+				return fmt.Errorf("insert action: %w", err)
+			}
+		} else {
+			res, err := tx.exec(s.insert, args...)
+			if err != nil {
+				return fmt.Errorf("insert action: %w", err)
+			}
+			if n, err = res.RowsAffected(); err != nil {
+				return fmt.Errorf("insert action: %w", err)
+			}
+		}
+		if n == 0 {
+			// The key is taken; nothing has been written.
+			ex, err := scanAction(tx.queryRow(s.findByKey, tenantID, key))
+			if err != nil {
+				return fmt.Errorf("find action by key: %w", err)
+			}
+			if !bytes.Equal(ex.RequestHash, hash) {
+				return clean(vigil.Errorf(vigil.EUNPROCESSABLE,
+					"The idempotency key was already used with a different request."))
+			}
+			existing = ex
+			return nil
+		}
+		if s.insertWithUser == "" {
+			if _, err := tx.exec(s.ensureUser, tenantID, userID, now, now); err != nil {
+				return fmt.Errorf("insert user: %w", err)
+			}
+		}
+		if cfg != nil {
+			if _, err := tx.exec(s.insertConfig, cfg.insertArgs(tenantID, code, now, now)...); err != nil {
+				return fmt.Errorf("insert action config: %w", err)
+			}
+		}
+		tx.advanceConfig(tenantID, code, fromMicros(now))
+		created = true
+		return nil
+	}
+	op, err := s.db.enqueueOp(ctx, &writeOp{fn: fn, ins: &actionInsert{id: id, args: args, setTimes: setTimes}})
+	if err == nil {
+		err = op.wait(ctx)
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	if !created {
+		return existing, false, nil
+	}
+	t := fromMicros(now)
+	a.ID, a.TenantID, a.IdempotencyKey, a.State = id, tenantID, key, state
+	a.CreatedAt, a.UpdatedAt, a.StateUpdatedAt = t, t, t
+	a.Decision.Output = dec.Output
+	return a, true, nil
+}
+
+// FindAction returns one action. ENOTFOUND if none.
+func (s *ActionService) FindAction(ctx context.Context, userID, code, idempotencyKey string) (*vigil.Action, error) {
+	tenantID, err := vigil.RequireTenant(ctx)
+	if err != nil {
+		return nil, err
+	}
+	a, err := scanAction(s.db.readRow(ctx, s.find, tenantID, userID, code, idempotencyKey))
+	if err != nil {
+		return nil, unclean(noRows("find action", err, "Action not found."))
+	}
+	return a, nil
+}
+
+// FindActionByKey returns the action with an idempotency key, whatever its
+// user and code. ENOTFOUND if none.
+func (s *ActionService) FindActionByKey(ctx context.Context, idempotencyKey string) (*vigil.Action, error) {
+	tenantID, err := vigil.RequireTenant(ctx)
+	if err != nil {
+		return nil, err
+	}
+	a, err := scanAction(s.db.readRow(ctx, s.findByKey, tenantID, idempotencyKey))
+	if err != nil {
+		return nil, unclean(noRows("find action", err, "Action not found."))
+	}
+	return a, nil
+}
+
+// FindActions returns the actions matching f, newest first, at most f.Limit
+// (or 1000) of them.
+func (s *ActionService) FindActions(ctx context.Context, f vigil.ActionFilter) ([]*vigil.Action, error) {
+	tenantID, err := vigil.RequireTenant(ctx)
+	if err != nil {
+		return nil, err
+	}
+	limit := f.Limit
+	if limit <= 0 || limit > maxActions {
+		limit = maxActions
+	}
+	var from int64
+	if !f.FromDate.IsZero() {
+		from = micros(f.FromDate)
+	}
+	q := s.findMany
+	args := []any{tenantID, f.UserID, string(f.State), string(f.State), from}
+	if len(f.Codes) > 0 {
+		codes, err := json.Marshal(f.Codes)
+		if err != nil {
+			return nil, fmt.Errorf("encode codes: %w", err)
+		}
+		q = s.findManyCodes
+		args = append(args, string(codes))
+	}
+	args = append(args, limit)
+	rows, err := s.db.readRows(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("find actions: %w", err)
+	}
+	defer rows.Close()
+	as := []*vigil.Action{}
+	for rows.Next() {
+		a, err := scanAction(rows)
+		if err != nil {
+			return nil, fmt.Errorf("find actions: %w", err)
+		}
+		as = append(as, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("find actions: %w", err)
+	}
+	return as, nil
+}
+
+// UpdateActionState sets an action's state (no transition rules: this is
+// the administrative override) and returns the action. ENOTFOUND if none;
+// EINVALID for an unknown state.
+func (s *ActionService) UpdateActionState(ctx context.Context, userID, code, idempotencyKey string, state vigil.ActionState) (*vigil.Action, error) {
+	tenantID, err := vigil.RequireTenant(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !state.Valid() {
+		return nil, vigil.Errorf(vigil.EINVALID, "Invalid action state.")
+	}
+	var out *vigil.Action
+	err = s.db.write(ctx, func(tx *Tx) error {
+		now := micros(tx.now)
+		a, err := scanAction(tx.queryRow(s.update, string(state), now, now, tenantID, userID, code, idempotencyKey))
+		if err != nil {
+			return noRows("update action state", err, "Action not found.")
+		}
+		out = a
+		return nil
+	})
+	return out, err
+}
+
+// ConsumeValidation marks a CHALLENGE_SUCCEEDED action as validated if it
+// has not been yet, atomically, and returns the action and whether this
+// call consumed it. ENOTFOUND if the action does not exist.
+//
+// The guard is a single UPDATE ... WHERE state = 'CHALLENGE_SUCCEEDED' AND
+// validated_at IS NULL RETURNING ...: of any number of concurrent callers,
+// exactly one gets the row back.
+func (s *ActionService) ConsumeValidation(ctx context.Context, userID, code, idempotencyKey string) (*vigil.Action, bool, error) {
+	tenantID, err := vigil.RequireTenant(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	var out *vigil.Action
+	var consumed bool
+	err = s.db.write(ctx, func(tx *Tx) error {
+		out, consumed = nil, false
+		a, err := scanAction(tx.queryRow(s.consume, micros(tx.now), tenantID, userID, code, idempotencyKey))
+		if err == nil {
+			out, consumed = a, true
+			return nil
+		} else if !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("consume validation: %w", err)
+		}
+		a, err = scanAction(tx.queryRow(s.find, tenantID, userID, code, idempotencyKey))
+		if err != nil {
+			return noRows("find action", err, "Action not found.")
+		}
+		out = a
+		return nil
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	return out, consumed, nil
+}

@@ -1,0 +1,165 @@
+package sqlstore
+
+import (
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	vigil "github.com/vigil-auth/vigil"
+)
+
+// gcmCipher is a minimal AES-256-GCM vigil.Cipher for tests: nonce ||
+// ciphertext.
+type gcmCipher struct{ aead cipher.AEAD }
+
+func newTestCipher(t testing.TB) *gcmCipher {
+	t.Helper()
+	key := make([]byte, 32)
+	rand.Read(key)
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &gcmCipher{aead}
+}
+
+func (c *gcmCipher) Seal(plaintext, ad []byte) ([]byte, error) {
+	nonce := make([]byte, c.aead.NonceSize())
+	rand.Read(nonce)
+	return c.aead.Seal(nonce, nonce, plaintext, ad), nil
+}
+
+func (c *gcmCipher) Open(ciphertext, ad []byte) ([]byte, error) {
+	n := c.aead.NonceSize()
+	if len(ciphertext) < n {
+		return nil, errors.New("ciphertext too short")
+	}
+	return c.aead.Open(nil, ciphertext[:n], ciphertext[n:], ad)
+}
+
+// opener opens a fresh, migrated, empty DB for one test and closes it in
+// Cleanup.
+type opener func(t testing.TB, opts Options) *DB
+
+type testDialect struct {
+	name string
+	open opener
+}
+
+const postgresEnv = "VIGIL_TEST_POSTGRES_URL"
+
+// testDialects returns SQLite always and PostgreSQL when
+// VIGIL_TEST_POSTGRES_URL is set.
+func testDialects(t testing.TB) []testDialect {
+	ds := []testDialect{{"sqlite", openSQLite}}
+	if os.Getenv(postgresEnv) != "" {
+		ds = append(ds, testDialect{"postgres", openPostgres})
+	}
+	return ds
+}
+
+func fillOptions(t testing.TB, opts Options) Options {
+	if opts.Cipher == nil {
+		opts.Cipher = newTestCipher(t)
+	}
+	return opts
+}
+
+// rawSQLite opens an unmigrated SQLite DB in a temporary directory.
+func rawSQLite(t testing.TB, opts Options) *DB {
+	t.Helper()
+	db, err := Open(context.Background(), filepath.Join(t.TempDir(), "data", "vigil.db"), fillOptions(t, opts))
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func openSQLite(t testing.TB, opts Options) *DB {
+	t.Helper()
+	db := rawSQLite(t, opts)
+	if _, err := db.Migrate(context.Background()); err != nil {
+		t.Fatalf("Migrate: %v", err)
+	}
+	return db
+}
+
+// postgresSchemaURL creates a random schema and returns a URL whose
+// connections use it; Cleanup drops it.
+func postgresSchemaURL(t testing.TB) string {
+	t.Helper()
+	base := os.Getenv(postgresEnv)
+	if base == "" {
+		t.Skipf("set %s to run the PostgreSQL store tests", postgresEnv)
+	}
+	admin, err := sql.Open("pgx", base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	schema := fmt.Sprintf("vigil_test_%d", time.Now().UnixNano())
+	if _, err := admin.Exec(`CREATE SCHEMA ` + schema); err != nil {
+		admin.Close()
+		t.Fatalf("create schema: %v", err)
+	}
+	t.Cleanup(func() {
+		admin.Exec(`DROP SCHEMA ` + schema + ` CASCADE`)
+		admin.Close()
+	})
+	sep := "?"
+	if strings.Contains(base, "?") {
+		sep = "&"
+	}
+	return base + sep + "search_path=" + schema
+}
+
+func rawPostgres(t testing.TB, opts Options) *DB {
+	t.Helper()
+	u := postgresSchemaURL(t)
+	db, err := Open(context.Background(), u, fillOptions(t, opts))
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func openPostgres(t testing.TB, opts Options) *DB {
+	t.Helper()
+	db := rawPostgres(t, opts)
+	if _, err := db.Migrate(context.Background()); err != nil {
+		t.Fatalf("Migrate: %v", err)
+	}
+	return db
+}
+
+// mustTenant creates a tenant and returns a context scoped to it.
+func mustTenant(t testing.TB, db *DB, id string) context.Context {
+	t.Helper()
+	ctx := context.Background()
+	if err := NewTenantService(db).CreateTenant(ctx, &vigil.Tenant{ID: id, Name: "Tenant " + id}, nil); err != nil {
+		t.Fatalf("CreateTenant(%q): %v", id, err)
+	}
+	return vigil.NewContextWithTenant(ctx, id)
+}
+
+// wantCode fails unless err carries the vigil error code want ("" for nil).
+func wantCode(t testing.TB, what string, err error, want string) {
+	t.Helper()
+	if got := vigil.ErrorCode(err); got != want {
+		t.Errorf("%s error = %v (code %q), want code %q", what, err, got, want)
+	}
+}

@@ -1,0 +1,174 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+
+	vigil "github.com/vigil-auth/vigil"
+)
+
+var _ vigil.UserService = (*UserService)(nil)
+
+// maxUsers is the most users FindUsers returns at once.
+const maxUsers = 1000
+
+// UserService implements vigil.UserService for the tenant in the context.
+type UserService struct {
+	db *DB
+
+	find, findMany, ensure, update  string
+	deleteActions, deleteAuths, del string
+}
+
+const userCols = `tenant_id, id, email, email_verified, phone_number, phone_number_verified,
+	username, display_name, locale, custom, created_at, updated_at`
+
+// ensureUserSQL creates a user row if absent; it never locks an existing one.
+const ensureUserSQL = `INSERT INTO users (tenant_id, id, created_at, updated_at) VALUES (?, ?, ?, ?)
+	ON CONFLICT (tenant_id, id) DO NOTHING`
+
+// NewUserService returns a UserService backed by db.
+func NewUserService(db *DB) *UserService {
+	r := db.rebind
+	return &UserService{
+		db:   db,
+		find: r(`SELECT ` + userCols + ` FROM users WHERE tenant_id = ? AND id = ?`),
+		findMany: r(`SELECT ` + userCols + ` FROM users
+			WHERE tenant_id = ?
+			AND (? = '' OR username = ?) AND (? = '' OR email = ?) AND (? = '' OR phone_number = ?)
+			AND id > ?
+			ORDER BY id LIMIT ?`),
+		ensure: r(ensureUserSQL),
+		update: r(`UPDATE users SET
+			email = COALESCE(?, email),
+			email_verified = COALESCE(?, email_verified),
+			phone_number = COALESCE(?, phone_number),
+			phone_number_verified = COALESCE(?, phone_number_verified),
+			username = COALESCE(?, username),
+			display_name = COALESCE(?, display_name),
+			locale = COALESCE(?, locale),
+			custom = COALESCE(?, custom),
+			updated_at = ?
+			WHERE tenant_id = ? AND id = ?
+			RETURNING ` + userCols),
+		deleteActions: r(`DELETE FROM actions WHERE tenant_id = ? AND user_id = ?`),
+		deleteAuths:   r(`DELETE FROM authenticators WHERE tenant_id = ? AND user_id = ?`),
+		del:           r(`DELETE FROM users WHERE tenant_id = ? AND id = ?`),
+	}
+}
+
+func scanUser(s interface{ Scan(...any) error }) (*vigil.User, error) {
+	var u vigil.User
+	var custom sql.NullString
+	var created, updated int64
+	if err := s.Scan(&u.TenantID, &u.ID, &u.Email, &u.EmailVerified, &u.PhoneNumber, &u.PhoneNumberVerified,
+		&u.Username, &u.DisplayName, &u.Locale, &custom, &created, &updated); err != nil {
+		return nil, err
+	}
+	if custom.Valid {
+		if err := json.Unmarshal([]byte(custom.String), &u.Custom); err != nil {
+			return nil, fmt.Errorf("decode custom of user: %w", err)
+		}
+	}
+	u.CreatedAt, u.UpdatedAt = fromMicros(created), fromMicros(updated)
+	return &u, nil
+}
+
+// FindUserByID returns a user. ENOTFOUND if none.
+func (s *UserService) FindUserByID(ctx context.Context, id string) (*vigil.User, error) {
+	tenantID, err := vigil.RequireTenant(ctx)
+	if err != nil {
+		return nil, err
+	}
+	u, err := scanUser(s.db.readRow(ctx, s.find, tenantID, id))
+	if err != nil {
+		return nil, unclean(noRows("find user", err, "User not found."))
+	}
+	return u, nil
+}
+
+// FindUsers returns the users matching f, ordered by ID, at most f.Limit
+// (or 1000) of them.
+func (s *UserService) FindUsers(ctx context.Context, f vigil.UserFilter) ([]*vigil.User, error) {
+	tenantID, err := vigil.RequireTenant(ctx)
+	if err != nil {
+		return nil, err
+	}
+	limit := f.Limit
+	if limit <= 0 || limit > maxUsers {
+		limit = maxUsers
+	}
+	rows, err := s.db.readRows(ctx, s.findMany, tenantID,
+		f.Username, f.Username, f.Email, f.Email, f.PhoneNumber, f.PhoneNumber, f.After, limit)
+	if err != nil {
+		return nil, fmt.Errorf("find users: %w", err)
+	}
+	defer rows.Close()
+	users := []*vigil.User{}
+	for rows.Next() {
+		u, err := scanUser(rows)
+		if err != nil {
+			return nil, fmt.Errorf("find users: %w", err)
+		}
+		users = append(users, u)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("find users: %w", err)
+	}
+	return users, nil
+}
+
+// UpsertUser creates the user if absent and applies upd, in one
+// transaction, and returns the result.
+func (s *UserService) UpsertUser(ctx context.Context, id string, upd vigil.UserUpdate) (*vigil.User, error) {
+	tenantID, err := vigil.RequireTenant(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if id == "" {
+		return nil, vigil.Errorf(vigil.EINVALID, "User ID is required.")
+	}
+	var custom *string
+	if upd.Custom != nil {
+		b, err := json.Marshal(upd.Custom)
+		if err != nil {
+			return nil, vigil.Errorf(vigil.EINVALID, "Custom data is not valid JSON.")
+		}
+		c := string(b)
+		custom = &c
+	}
+	var out *vigil.User
+	err = s.db.write(ctx, func(tx *Tx) error {
+		now := micros(tx.now)
+		if _, err := tx.exec(s.ensure, tenantID, id, now, now); err != nil {
+			return fmt.Errorf("insert user: %w", err)
+		}
+		u, err := scanUser(tx.queryRow(s.update, upd.Email, upd.EmailVerified, upd.PhoneNumber, upd.PhoneNumberVerified,
+			upd.Username, upd.DisplayName, upd.Locale, custom, now, tenantID, id))
+		if err != nil {
+			return fmt.Errorf("update user: %w", err)
+		}
+		out = u
+		return nil
+	})
+	return out, err
+}
+
+// DeleteUser removes the user with its authenticators and actions, in one
+// transaction. It is not an error if the user does not exist.
+func (s *UserService) DeleteUser(ctx context.Context, id string) error {
+	tenantID, err := vigil.RequireTenant(ctx)
+	if err != nil {
+		return err
+	}
+	return s.db.write(ctx, func(tx *Tx) error {
+		for _, q := range []string{s.deleteActions, s.deleteAuths, s.del} {
+			if _, err := tx.exec(q, tenantID, id); err != nil {
+				return fmt.Errorf("delete user: %w", err)
+			}
+		}
+		return nil
+	})
+}

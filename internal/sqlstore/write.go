@@ -1,0 +1,418 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	vigil "github.com/vigil-auth/vigil"
+)
+
+// Tx is the write transaction of one group commit, as seen by one op. It
+// carries the op's timestamp. A Tx never leaves the package and must not be
+// used after the op returns.
+type Tx struct {
+	tx    *sql.Tx
+	db    *DB
+	ctx   context.Context
+	now   time.Time
+	stmts map[*sql.Stmt]*sql.Stmt // SQLite: the transaction's copies of cached statements
+
+	// preInserted, when not nil, holds the IDs of the actions that
+	// preInsertActions inserted for this batch; an op with ins set then
+	// skips its own insert.
+	preInserted map[string]bool
+
+	// advances are the action configuration timestamps the running op wants
+	// advanced; the writer applies them once per batch, in key order, right
+	// before the commit (see applyAdvances).
+	advances []configAdvance
+}
+
+// configAdvance asks for action_configs.last_action_created_at of one
+// configuration to become at least at.
+type configAdvance struct {
+	tenantID, code string
+	at             int64
+}
+
+// stmt returns the transaction's copy of the cached statement for q, or
+// nil when q is not prepared yet (SQLite only).
+func (t *Tx) stmt(q string) *sql.Stmt {
+	if t.db.stmts == nil {
+		return nil
+	}
+	s := t.db.stmts.lookup(q)
+	if s == nil {
+		return nil
+	}
+	if ts, ok := t.stmts[s]; ok {
+		return ts
+	}
+	ts := t.tx.StmtContext(t.ctx, s)
+	t.stmts[s] = ts
+	return ts
+}
+
+// exec runs a statement already rebound for the dialect.
+func (t *Tx) exec(q string, args ...any) (sql.Result, error) {
+	if s := t.stmt(q); s != nil {
+		return s.ExecContext(t.ctx, args...)
+	}
+	return t.tx.ExecContext(t.ctx, q, args...)
+}
+
+// query runs a query already rebound for the dialect.
+func (t *Tx) query(q string, args ...any) (*sql.Rows, error) {
+	if s := t.stmt(q); s != nil {
+		return s.QueryContext(t.ctx, args...)
+	}
+	return t.tx.QueryContext(t.ctx, q, args...)
+}
+
+// queryRow runs a one-row query already rebound for the dialect.
+func (t *Tx) queryRow(q string, args ...any) *sql.Row {
+	if s := t.stmt(q); s != nil {
+		return s.QueryRowContext(t.ctx, args...)
+	}
+	return t.tx.QueryRowContext(t.ctx, q, args...)
+}
+
+// advanceConfig asks for the configuration's last_action_created_at to
+// become at least at, if the configuration exists, when the op commits.
+func (t *Tx) advanceConfig(tenantID, code string, at time.Time) {
+	t.advances = append(t.advances, configAdvance{tenantID, code, micros(at)})
+}
+
+// writeOp is one queued write.
+type writeOp struct {
+	ctx  context.Context
+	fn   func(*Tx) error
+	done chan error // buffered: the writer never blocks on a caller
+
+	// ins, when set, is the action row fn inserts first. On PostgreSQL the
+	// writer inserts the rows of every such op of a batch in one statement
+	// before running the ops (see preInsertActions), and fn learns from
+	// Tx.preInserted whether its row went in.
+	ins *actionInsert
+}
+
+// cleanError marks an op's error as returned before the op changed
+// anything, so that the batch it ran in needs no rollback.
+type cleanError struct{ err error }
+
+func (e *cleanError) Error() string { return e.err.Error() }
+func (e *cleanError) Unwrap() error { return e.err }
+
+// clean marks err as returned by an op that wrote nothing and whose
+// statements all succeeded.
+func clean(err error) error { return &cleanError{err} }
+
+func unclean(err error) error {
+	var c *cleanError
+	if errors.As(err, &c) {
+		return c.err
+	}
+	return err
+}
+
+// write runs fn in a group-committed write transaction and returns its
+// result once that transaction has committed durably (or failed).
+//
+// fn may run more than once (PostgreSQL replays a failed batch op by op),
+// so it must set its outputs from scratch each time, and must not touch
+// anything but its own locals: the caller reads them only after write
+// returns nil. fn's changes are atomic on their own: if fn returns an
+// error, none of them persist, whatever the other ops of the batch do.
+func (db *DB) write(ctx context.Context, fn func(*Tx) error) error {
+	op, err := db.enqueue(ctx, fn)
+	if err != nil {
+		return err
+	}
+	return op.wait(ctx)
+}
+
+// enqueue queues fn for the next group commit without waiting for it; see
+// write.
+func (db *DB) enqueue(ctx context.Context, fn func(*Tx) error) (*writeOp, error) {
+	return db.enqueueOp(ctx, &writeOp{fn: fn})
+}
+
+// enqueueOp queues a prepared op; see write.
+func (db *DB) enqueueOp(ctx context.Context, op *writeOp) (*writeOp, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	op.ctx, op.done = ctx, make(chan error, 1)
+	db.closeMu.RLock()
+	defer db.closeMu.RUnlock()
+	if db.closed {
+		return nil, vigil.Errorf(vigil.EUNAVAILABLE, "The database is closed.")
+	}
+	db.queue <- op
+	return op, nil
+}
+
+// wait returns op's result once its transaction has committed or failed.
+func (op *writeOp) wait(ctx context.Context) error {
+	select {
+	case err := <-op.done:
+		return unclean(err)
+	case <-ctx.Done():
+		// The op may still commit; the caller was not told it did.
+		return ctx.Err()
+	}
+}
+
+// runWriter takes the first queued op plus whatever else is queued, up to
+// maxBatch, and commits them together; it returns when the queue is closed
+// and drained. Batches form while the previous commit is in flight: there is
+// no waiting for more ops.
+func (db *DB) runWriter() {
+	defer db.writers.Done()
+	batch := make([]*writeOp, 0, maxBatch)
+	for op := range db.queue {
+		batch = append(batch[:0], op)
+	fill:
+		for len(batch) < maxBatch {
+			select {
+			case op, ok := <-db.queue:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, op)
+			default:
+				break fill
+			}
+		}
+		db.commitBatch(batch)
+		clear(batch)
+		if db.stmts != nil {
+			db.stmts.preparePending(context.Background())
+		}
+	}
+}
+
+func (db *DB) commitBatch(batch []*writeOp) {
+	live := batch[:0]
+	for _, op := range batch {
+		if err := op.ctx.Err(); err != nil {
+			op.done <- err
+			continue
+		}
+		live = append(live, op)
+	}
+	switch {
+	case len(live) == 0:
+	case db.dialect.savepoints:
+		db.commitSavepoints(live)
+	case len(live) == 1:
+		db.commitSingle(live[0])
+	default:
+		db.commitOptimistic(live)
+	}
+}
+
+func (db *DB) begin() (*Tx, error) {
+	ctx := context.Background()
+	tx, err := db.writePool.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("begin: %w", err)
+	}
+	t := &Tx{tx: tx, db: db, ctx: ctx}
+	if db.stmts != nil {
+		t.stmts = make(map[*sql.Stmt]*sql.Stmt)
+	}
+	return t, nil
+}
+
+// runOp runs one op in t, with a fresh timestamp and advance list.
+func (t *Tx) runOp(op *writeOp) error {
+	t.now = t.db.now()
+	t.advances = t.advances[:0]
+	return op.fn(t)
+}
+
+// commitSavepoints runs the batch in one transaction, each op inside its own
+// savepoint (SQLite: in-process, so nearly free).
+func (db *DB) commitSavepoints(ops []*writeOp) {
+	results := make([]error, len(ops))
+	t, err := db.begin()
+	if err != nil {
+		failAll(ops, nil, err)
+		return
+	}
+	var adv []configAdvance
+	abort := func(err error) {
+		t.tx.Rollback()
+		failAll(ops, nil, err)
+	}
+	for i, op := range ops {
+		if _, err := t.exec("SAVEPOINT op"); err != nil {
+			abort(fmt.Errorf("savepoint: %w", err))
+			return
+		}
+		err := t.runOp(op)
+		if err != nil {
+			if _, rerr := t.exec("ROLLBACK TO op"); rerr != nil {
+				abort(fmt.Errorf("rollback to savepoint: %w (after %w)", rerr, err))
+				return
+			}
+		} else {
+			adv = append(adv, t.advances...)
+		}
+		if _, rerr := t.exec("RELEASE op"); rerr != nil {
+			abort(fmt.Errorf("release savepoint: %w", rerr))
+			return
+		}
+		results[i] = err
+	}
+	if err := t.applyAdvances(adv); err != nil {
+		abort(err)
+		return
+	}
+	if err := t.tx.Commit(); err != nil {
+		failAll(ops, results, fmt.Errorf("commit: %w", err))
+		return
+	}
+	for i, op := range ops {
+		op.done <- results[i]
+	}
+}
+
+// commitOptimistic runs the batch in one transaction without savepoints
+// (PostgreSQL: each would cost a round trip). If any op fails, other than
+// with a clean error, the batch is rolled back and every op is re-run in
+// its own transaction, so each gets its own result.
+func (db *DB) commitOptimistic(ops []*writeOp) {
+	results := make([]error, len(ops))
+	t, err := db.begin()
+	if err != nil {
+		failAll(ops, nil, err)
+		return
+	}
+	var adv []configAdvance
+	replay := false
+	if err := t.preInsertActions(ops); err != nil {
+		db.logger.Debug("sqlstore: coalesced action insert failed", "err", err)
+		replay = true
+	}
+	for i, op := range ops {
+		if replay {
+			break
+		}
+		err := t.runOp(op)
+		var c *cleanError
+		if err != nil && !errors.As(err, &c) {
+			replay = true
+			break
+		}
+		results[i] = err
+		if err == nil {
+			adv = append(adv, t.advances...)
+		}
+	}
+	if !replay {
+		if err := t.applyAdvances(adv); err != nil {
+			replay = true
+		}
+	}
+	if replay {
+		t.tx.Rollback()
+		db.logger.Debug("sqlstore: group commit replayed op by op", "ops", len(ops))
+		for _, op := range ops {
+			db.commitSingle(op)
+		}
+		return
+	}
+	if err := t.tx.Commit(); err != nil {
+		failAll(ops, results, fmt.Errorf("commit: %w", err))
+		return
+	}
+	for i, op := range ops {
+		op.done <- results[i]
+	}
+}
+
+// commitSingle runs one op in its own transaction, retrying a few times
+// when PostgreSQL reports a deadlock or serialization failure.
+func (db *DB) commitSingle(op *writeOp) {
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		err = db.tryCommitSingle(op)
+		if !isRetryable(err) {
+			break
+		}
+	}
+	op.done <- err
+}
+
+func (db *DB) tryCommitSingle(op *writeOp) error {
+	t, err := db.begin()
+	if err != nil {
+		return err
+	}
+	if err := t.runOp(op); err != nil {
+		t.tx.Rollback()
+		return err
+	}
+	if err := t.applyAdvances(t.advances); err != nil {
+		t.tx.Rollback()
+		return err
+	}
+	if err := t.tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+func isRetryable(err error) bool {
+	var e *pgconn.PgError
+	return errors.As(err, &e) && (e.Code == "40P01" || e.Code == "40001")
+}
+
+// failAll answers every op with err, except those whose own result is
+// already an error.
+func failAll(ops []*writeOp, results []error, err error) {
+	for i, op := range ops {
+		if results != nil && results[i] != nil {
+			op.done <- results[i]
+			continue
+		}
+		op.done <- err
+	}
+}
+
+// applyAdvances sets last_action_created_at once per configuration touched
+// by the batch, in key order so that concurrent PostgreSQL writers always
+// lock configuration rows in the same order, and last so that the row lock
+// is held only for the commit.
+func (t *Tx) applyAdvances(adv []configAdvance) error {
+	if len(adv) == 0 {
+		return nil
+	}
+	sort.Slice(adv, func(i, j int) bool {
+		if adv[i].tenantID != adv[j].tenantID {
+			return adv[i].tenantID < adv[j].tenantID
+		}
+		if adv[i].code != adv[j].code {
+			return adv[i].code < adv[j].code
+		}
+		return adv[i].at > adv[j].at
+	})
+	q := t.db.advanceSQL
+	for i, a := range adv {
+		if i > 0 && a.tenantID == adv[i-1].tenantID && a.code == adv[i-1].code {
+			continue // the first of each key has the latest time
+		}
+		if _, err := t.exec(q, a.at, a.tenantID, a.code, a.at); err != nil {
+			return fmt.Errorf("advance action config: %w", err)
+		}
+	}
+	return nil
+}
