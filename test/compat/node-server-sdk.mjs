@@ -142,9 +142,11 @@ await step("updateAction to REVIEW_REQUIRED is visible in getAction and queryUse
   const action = await authsignal.getAction({ userId, action: challengeAction, idempotencyKey });
   assert.equal(action.state, "REVIEW_REQUIRED");
   const actions = await authsignal.queryUserActions({ userId, actionCodes: [challengeAction] });
-  assert.equal(actions.length, 1);
-  assert.equal(actions[0].actionCode, challengeAction);
-  assert.equal(actions[0].state, "REVIEW_REQUIRED");
+  assert.equal(actions.length, 2); // this one and the idempotency step's
+  assert.ok(actions.every((a) => a.actionCode === challengeAction));
+  assert.equal(actions.find((a) => a.idempotencyKey === idempotencyKey).state, "REVIEW_REQUIRED");
+  const reviews = await authsignal.queryUserActions({ userId, actionCodes: [challengeAction], state: "REVIEW_REQUIRED" });
+  assert.deepEqual(reviews.map((a) => a.idempotencyKey), [idempotencyKey]);
   const none = await authsignal.queryUserActions({ userId, actionCodes: [challengeAction], state: "ALLOW" });
   assert.equal(none.length, 0);
 });
