@@ -1,0 +1,393 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is everything the vigil binary can be told by flags and VIGIL_*
+// environment variables. Each field comment names the flag and the variable
+// that set it; flags override variables, which override DefaultConfig.
+// Variables marked "secret" also have a _FILE variant naming a file to read
+// the value from (the trailing newline is dropped), for Docker and
+// Kubernetes secrets.
+type Config struct {
+	// Addr is the TCP address the HTTP server listens on.
+	// --addr, VIGIL_ADDR. Default "localhost:8080". Port 0 picks a free port.
+	Addr string
+
+	// DatabaseURL selects the database: "postgres://…" (or "postgresql://…")
+	// for PostgreSQL, "sqlite:PATH" for SQLite.
+	// --database-url, VIGIL_DATABASE_URL (secret: it may hold a password).
+	// Default: an SQLite file vigil.db in DataDir.
+	DatabaseURL Redacted
+
+	// DataDir holds the default SQLite database and the generated master key.
+	// --data-dir, VIGIL_DATA_DIR. Default "./vigil-data".
+	DataDir string
+
+	// PublicURL is the externally reachable base URL of this server, used to
+	// build links (for example the hosted challenge page URL returned by
+	// track). --public-url, VIGIL_PUBLIC_URL. Default "http://" + the address
+	// the server actually listens on.
+	PublicURL string
+
+	// LogLevel is the minimum level logged: debug, info, warn or error.
+	// --log-level, VIGIL_LOG_LEVEL. Default info.
+	LogLevel slog.Level
+
+	// LogFormat is "text" or "json". --log-format, VIGIL_LOG_FORMAT.
+	// Default text.
+	LogFormat string
+
+	// MasterKey encrypts secrets at rest (token signing keys, authenticator
+	// seeds). VIGIL_MASTER_KEY (secret). When it is not set, the key is read
+	// from DataDir/master.key, which is created with a random key on first
+	// use. Keep a backup: without it the encrypted secrets are lost.
+	MasterKey Redacted
+
+	// OldMasterKeys are previous master keys still accepted for decryption
+	// while data is re-encrypted under MasterKey. VIGIL_MASTER_KEY_OLD
+	// (secret), comma-separated.
+	OldMasterKeys []Redacted
+
+	// ConfigFile is a YAML file declaring tenants and their action
+	// configurations, applied at every start of serve (see
+	// vigil.example.yaml). --config, VIGIL_CONFIG. Default none.
+	ConfigFile string
+
+	// KeyOverlap is how long a replaced API secret stays valid, when a
+	// secret is rotated or a declared secret changes. --key-overlap,
+	// VIGIL_KEY_OVERLAP. Default 24h.
+	KeyOverlap time.Duration
+
+	// ShutdownTimeout bounds how long serve waits for in-flight requests
+	// after it is asked to stop. --shutdown-timeout, VIGIL_SHUTDOWN_TIMEOUT.
+	// Default 25s (below the usual 30 s grace period of process managers).
+	ShutdownTimeout time.Duration
+
+	// PostgresWriters is the number of concurrent write transactions the
+	// store uses on PostgreSQL (SQLite always has one writer); 0 lets the
+	// store choose. --postgres-writers, VIGIL_POSTGRES_WRITERS. Default 0.
+	PostgresWriters int
+}
+
+// DefaultConfig returns the configuration used when nothing is set.
+func DefaultConfig() Config {
+	return Config{
+		Addr:            "localhost:8080",
+		DataDir:         "./vigil-data",
+		LogLevel:        slog.LevelInfo,
+		LogFormat:       "text",
+		KeyOverlap:      24 * time.Hour,
+		ShutdownTimeout: 25 * time.Second,
+	}
+}
+
+// flagScope selects which configuration flags a subcommand accepts.
+type flagScope int
+
+const (
+	// scopeStore is what every command that opens the database needs:
+	// database, data directory and logging.
+	scopeStore flagScope = 1 << iota
+	// scopeServe adds the settings of the HTTP server.
+	scopeServe
+)
+
+// Load returns the configuration of a subcommand: DefaultConfig, overridden
+// by the VIGIL_* variables read through getenv, overridden by the flags in
+// args. The configuration flags of scope are added to fs, which may already
+// hold the subcommand's own flags; fs is parsed with args. Load does not
+// validate the result (see Validate) but reports every variable it could not
+// parse or read, joined. When args ask for help, the error is flag.ErrHelp.
+func Load(getenv func(string) string, fs *flag.FlagSet, scope flagScope, args []string) (Config, error) {
+	cfg := DefaultConfig()
+	var errs []error
+	env := func(name string) string { return strings.TrimSpace(getenv(name)) }
+	secret := func(name string) string {
+		v, err := secretEnv(getenv, name)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		return v
+	}
+
+	if v := env("VIGIL_ADDR"); v != "" {
+		cfg.Addr = v
+	}
+	if v := secret("VIGIL_DATABASE_URL"); v != "" {
+		cfg.DatabaseURL = Redacted(v)
+	}
+	if v := env("VIGIL_DATA_DIR"); v != "" {
+		cfg.DataDir = v
+	}
+	if v := env("VIGIL_PUBLIC_URL"); v != "" {
+		cfg.PublicURL = v
+	}
+	if v := env("VIGIL_LOG_LEVEL"); v != "" {
+		if err := cfg.LogLevel.UnmarshalText([]byte(v)); err != nil {
+			errs = append(errs, fmt.Errorf("VIGIL_LOG_LEVEL: %q is not one of debug, info, warn, error", v))
+		}
+	}
+	if v := env("VIGIL_LOG_FORMAT"); v != "" {
+		cfg.LogFormat = v
+	}
+	if v := secret("VIGIL_MASTER_KEY"); v != "" {
+		cfg.MasterKey = Redacted(v)
+	}
+	if v := secret("VIGIL_MASTER_KEY_OLD"); v != "" {
+		cfg.OldMasterKeys = splitSecrets(v)
+	}
+	if v := env("VIGIL_CONFIG"); v != "" {
+		cfg.ConfigFile = v
+	}
+	if v := env("VIGIL_KEY_OVERLAP"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("VIGIL_KEY_OVERLAP: %q is not a duration such as 24h", v))
+		}
+		cfg.KeyOverlap = d
+	}
+	if v := env("VIGIL_SHUTDOWN_TIMEOUT"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("VIGIL_SHUTDOWN_TIMEOUT: %q is not a duration such as 25s", v))
+		}
+		cfg.ShutdownTimeout = d
+	}
+	if v := env("VIGIL_POSTGRES_WRITERS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("VIGIL_POSTGRES_WRITERS: %q is not an integer", v))
+		}
+		cfg.PostgresWriters = n
+	}
+	if len(errs) > 0 {
+		return cfg, errors.Join(errs...)
+	}
+
+	if scope&(scopeStore|scopeServe) != 0 {
+		fs.Var((*redactedFlag)(&cfg.DatabaseURL), "database-url", "database `URL`: postgres://… or sqlite:PATH (default: sqlite file vigil.db in the data directory)")
+		fs.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "`directory` for the default SQLite database and the generated master key")
+		fs.TextVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "minimum log `level`: debug, info, warn or error")
+		fs.StringVar(&cfg.LogFormat, "log-format", cfg.LogFormat, "log `format`: text or json")
+	}
+	if scope&scopeServe != 0 {
+		fs.StringVar(&cfg.Addr, "addr", cfg.Addr, "listen `address`")
+		fs.StringVar(&cfg.PublicURL, "public-url", cfg.PublicURL, "external base `URL` (default http://<listen address>)")
+		fs.StringVar(&cfg.ConfigFile, "config", cfg.ConfigFile, "declarative YAML configuration `file` applied at start")
+		fs.DurationVar(&cfg.KeyOverlap, "key-overlap", cfg.KeyOverlap, "how long a replaced API secret stays valid")
+		fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "how long to wait for in-flight requests when stopping")
+		fs.IntVar(&cfg.PostgresWriters, "postgres-writers", cfg.PostgresWriters, "concurrent write transactions on PostgreSQL (0: the store's default)")
+	}
+	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	return cfg, nil
+}
+
+// Validate reports every problem with c at once, joined, or nil.
+func (c *Config) Validate() error {
+	var errs []error
+	if _, port, err := net.SplitHostPort(c.Addr); err != nil {
+		errs = append(errs, fmt.Errorf("addr: %q is not a host:port address", c.Addr))
+	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		errs = append(errs, fmt.Errorf("addr: %q has no valid port", c.Addr))
+	}
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("data-dir: must not be empty"))
+	}
+	if c.DatabaseURL != "" {
+		if _, _, err := parseDatabaseURL(string(c.DatabaseURL)); err != nil {
+			errs = append(errs, fmt.Errorf("database-url: %w", err))
+		}
+	}
+	if c.PublicURL != "" {
+		u, err := url.Parse(c.PublicURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("public-url: %q is not an absolute http or https URL", c.PublicURL))
+		} else if u.RawQuery != "" || u.Fragment != "" {
+			errs = append(errs, fmt.Errorf("public-url: %q must not have a query or fragment", c.PublicURL))
+		}
+	}
+	switch c.LogLevel {
+	case slog.LevelDebug, slog.LevelInfo, slog.LevelWarn, slog.LevelError:
+	default:
+		errs = append(errs, fmt.Errorf("log-level: %v is not one of debug, info, warn, error", c.LogLevel))
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		errs = append(errs, fmt.Errorf("log-format: %q is not text or json", c.LogFormat))
+	}
+	if c.KeyOverlap < 0 {
+		errs = append(errs, fmt.Errorf("key-overlap: %v must not be negative", c.KeyOverlap))
+	}
+	if c.ShutdownTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("shutdown-timeout: %v must be positive", c.ShutdownTimeout))
+	}
+	if c.PostgresWriters < 0 || c.PostgresWriters > 1024 {
+		errs = append(errs, fmt.Errorf("postgres-writers: %d must be between 0 (the store's default) and 1024", c.PostgresWriters))
+	}
+	return errors.Join(errs...)
+}
+
+// Database returns the database URL to open: DatabaseURL, or the default
+// SQLite file in DataDir.
+func (c *Config) Database() string {
+	if c.DatabaseURL != "" {
+		return string(c.DatabaseURL)
+	}
+	return "sqlite:" + filepath.Join(c.DataDir, "vigil.db")
+}
+
+// MasterKeyPath is the file holding the master key when MasterKey is unset.
+func (c *Config) MasterKeyPath() string {
+	return filepath.Join(c.DataDir, "master.key")
+}
+
+// LogValue implements slog.LogValuer: the settings an operator wants to see
+// at start, with the database password and the keys left out.
+func (c Config) LogValue() slog.Value {
+	masterKey := "file " + c.MasterKeyPath()
+	if c.MasterKey != "" {
+		masterKey = "VIGIL_MASTER_KEY"
+	}
+	return slog.GroupValue(
+		slog.String("addr", c.Addr),
+		slog.String("database", redactURL(c.Database())),
+		slog.String("data_dir", c.DataDir),
+		slog.String("public_url", c.PublicURL),
+		slog.String("log_level", c.LogLevel.String()),
+		slog.String("log_format", c.LogFormat),
+		slog.String("master_key", masterKey),
+		slog.Int("old_master_keys", len(c.OldMasterKeys)),
+		slog.String("config_file", c.ConfigFile),
+		slog.Duration("key_overlap", c.KeyOverlap),
+		slog.Duration("shutdown_timeout", c.ShutdownTimeout),
+		slog.Int("postgres_writers", c.PostgresWriters),
+	)
+}
+
+// parseDatabaseURL splits a database URL into the dialect ("sqlite" or
+// "postgres") and checks that it is usable.
+func parseDatabaseURL(s string) (dialect, rest string, err error) {
+	switch {
+	case strings.HasPrefix(s, "postgres://"), strings.HasPrefix(s, "postgresql://"):
+		u, err := url.Parse(s)
+		if err != nil {
+			return "", "", errors.New("not a valid postgres:// URL")
+		} else if u.Host == "" {
+			return "", "", errors.New("postgres URL has no host")
+		}
+		return "postgres", s, nil
+	case strings.HasPrefix(s, "sqlite:"):
+		path := strings.TrimPrefix(strings.TrimPrefix(s, "sqlite:"), "//")
+		if path == "" {
+			return "", "", errors.New("sqlite URL has no file path")
+		} else if strings.Contains(path, "?") {
+			return "", "", errors.New("sqlite URL must not have parameters: Vigil sets the connection settings itself")
+		}
+		return "sqlite", path, nil
+	}
+	return "", "", errors.New("must start with postgres://, postgresql:// or sqlite:")
+}
+
+// redactURL returns a database URL safe to log: a password is replaced.
+func redactURL(s string) string {
+	if !strings.Contains(s, "://") {
+		return s
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(unparseable URL)"
+	}
+	return u.Redacted()
+}
+
+// secretEnv returns the value of the variable name, or the content of the
+// file named by name_FILE without its trailing newline. Setting both is an
+// error, so that a forgotten variable never silently wins.
+func secretEnv(getenv func(string) string, name string) (string, error) {
+	v, file := getenv(name), strings.TrimSpace(getenv(name+"_FILE"))
+	if file == "" {
+		return strings.TrimSpace(v), nil
+	}
+	if v != "" {
+		return "", fmt.Errorf("%s and %s_FILE are both set; set one", name, name)
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", fmt.Errorf("%s_FILE: %w", name, err)
+	}
+	s := strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
+	if s == "" {
+		return "", fmt.Errorf("%s_FILE: %s is empty", name, file)
+	}
+	return s, nil
+}
+
+// splitSecrets splits a comma-separated list of secrets, dropping blanks.
+func splitSecrets(s string) []Redacted {
+	var out []Redacted
+	for p := range strings.SplitSeq(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, Redacted(p))
+		}
+	}
+	return out
+}
+
+// Redacted is a string that must not be shown: it formats as "***" (or ""
+// when empty) with fmt and slog. Convert it with string() where the value
+// is really needed.
+type Redacted string
+
+// String implements fmt.Stringer.
+func (r Redacted) String() string {
+	if r == "" {
+		return ""
+	}
+	return "***"
+}
+
+// GoString implements fmt.GoStringer so that %#v hides the value too.
+func (r Redacted) GoString() string { return strconv.Quote(r.String()) }
+
+// LogValue implements slog.LogValuer.
+func (r Redacted) LogValue() slog.Value { return slog.StringValue(r.String()) }
+
+// redactedFlag is a flag.Value setting a Redacted without echoing it in
+// usage messages.
+type redactedFlag Redacted
+
+// String implements flag.Value.
+func (f *redactedFlag) String() string {
+	if f == nil {
+		return ""
+	}
+	return Redacted(*f).String()
+}
+
+// Set implements flag.Value.
+func (f *redactedFlag) Set(s string) error {
+	*f = redactedFlag(s)
+	return nil
+}
+
+// newLogger returns the slog logger c asks for, writing to w.
+func (c *Config) newLogger(w interface{ Write([]byte) (int, error) }) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: c.LogLevel}
+	if c.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}

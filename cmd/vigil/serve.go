@@ -1,0 +1,241 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/vigil-auth/vigil"
+	"github.com/vigil-auth/vigil/internal/httpapi"
+	"github.com/vigil-auth/vigil/internal/risk"
+	"github.com/vigil-auth/vigil/internal/sqlstore"
+	"github.com/vigil-auth/vigil/internal/token"
+)
+
+// Limits of the HTTP server. Request bodies are further capped by httpapi
+// (1 MiB).
+const (
+	readHeaderTimeout = 10 * time.Second
+	readTimeout       = 30 * time.Second
+	writeTimeout      = 30 * time.Second
+	idleTimeout       = 2 * time.Minute
+	maxHeaderBytes    = 64 << 10
+)
+
+// runServe runs "vigil serve": it prepares the database, applies the
+// declarative configuration, creates the first tenant on an empty database,
+// and serves HTTP until ctx is cancelled. Then it stops accepting
+// connections, lets in-flight requests finish (up to ShutdownTimeout) and
+// closes the database last, which waits for queued writes to commit.
+func runServe(ctx context.Context, args []string, e *runEnv) (err error) {
+	fs := e.flagSet("serve")
+	cfg, logger, err := loadConfig(fs, scopeServe, args, e)
+	if err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("serve: unexpected arguments %q", fs.Args())
+	}
+	var decl *Declaration
+	if cfg.ConfigFile != "" {
+		if decl, err = LoadDeclaration(cfg.ConfigFile, e.getenv); err != nil {
+			return err
+		}
+	} else {
+		decl = &Declaration{}
+	}
+	logger.Info("starting vigil", "version", versionString(), "config", cfg)
+
+	db, err := openStore(ctx, &cfg, e, logger)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		// Last: after the HTTP server has stopped, so that every
+		// acknowledged write is committed before the process exits.
+		if cerr := db.Close(); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("close database: %w", cerr))
+		}
+		logger.Info("database closed")
+	}()
+
+	svc := newServices(db)
+	if err := decl.Apply(ctx, applyDeps{
+		Tenants: svc.tenants, Configs: svc.configs, KeyOverlap: cfg.KeyOverlap,
+		Now: time.Now, Rand: e.rand, Logger: logger,
+	}); err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	defer ln.Close() // after a failed start; Serve closes it otherwise
+	addr := ln.Addr().String()
+	publicURL := cfg.PublicURL
+	if publicURL == "" {
+		publicURL = defaultPublicURL(ln.Addr())
+	}
+
+	if len(decl.Tenants) == 0 {
+		if err := bootstrap(ctx, svc.tenants, e, publicURL, logger); err != nil {
+			return err
+		}
+	}
+
+	handler, err := newHandler(db, svc, publicURL, e, logger)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		// Requests must outlive the cancellation of ctx: shutdown lets
+		// them finish instead of aborting them.
+		BaseContext: func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	logger.Info("listening", "addr", addr, "public_url", publicURL)
+	if e.opts.Ready != nil {
+		e.opts.Ready(addr)
+	}
+
+	select {
+	case err := <-serveErr:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down: waiting for in-flight requests", "timeout", cfg.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		srv.Close()
+		return fmt.Errorf("shutdown: requests still running after %v were aborted: %w", cfg.ShutdownTimeout, err)
+	}
+	if err := <-serveErr; !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	logger.Info("HTTP server stopped")
+	return nil
+}
+
+// services are the store's implementations of the domain services.
+type services struct {
+	tenants        *sqlstore.TenantService
+	users          *sqlstore.UserService
+	authenticators *sqlstore.AuthenticatorService
+	actions        *sqlstore.ActionService
+	configs        *sqlstore.ActionConfigService
+	signingKeys    *sqlstore.SigningKeyService
+}
+
+// newServices builds every service on db.
+func newServices(db *sqlstore.DB) *services {
+	return &services{
+		tenants:        sqlstore.NewTenantService(db),
+		users:          sqlstore.NewUserService(db),
+		authenticators: sqlstore.NewAuthenticatorService(db),
+		actions:        sqlstore.NewActionService(db),
+		configs:        sqlstore.NewActionConfigService(db),
+		signingKeys:    sqlstore.NewSigningKeyService(db),
+	}
+}
+
+// newHandler builds the risk pipeline on svc and the HTTP handler serving
+// the APIs, with its own metrics registry.
+func newHandler(db *sqlstore.DB, svc *services, publicURL string, e *runEnv, logger *slog.Logger) (http.Handler, error) {
+	reg := prometheus.NewRegistry()
+	if err := reg.Register(collectors.NewGoCollector()); err != nil {
+		return nil, fmt.Errorf("register metrics: %w", err)
+	}
+	if err := reg.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})); err != nil {
+		return nil, fmt.Errorf("register metrics: %w", err)
+	}
+
+	issuer := token.New(svc.signingKeys, token.Options{Rand: e.rand})
+	tracker := risk.New(risk.Config{PublicURL: publicURL}, risk.Deps{
+		Actions:        svc.actions,
+		Configs:        svc.configs,
+		Authenticators: svc.authenticators,
+		Tenants:        svc.tenants,
+		Tokens:         issuer,
+		Evaluator:      risk.DefaultEvaluator{},
+		Logger:         logger,
+		Rand:           e.rand,
+	})
+	srv, err := httpapi.NewServer(httpapi.Config{PublicURL: publicURL}, httpapi.Deps{
+		Tenants:        svc.tenants,
+		Users:          svc.users,
+		Authenticators: svc.authenticators,
+		Actions:        svc.actions,
+		Configs:        svc.configs,
+		Tracker:        tracker,
+		Ready:          db.Ping,
+		Registry:       reg,
+		Logger:         logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return srv.Handler(), nil
+}
+
+// defaultPublicURL is the public URL when none is configured: the listen
+// address, with "localhost" for a wildcard host.
+func defaultPublicURL(a net.Addr) string {
+	host, port, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return "http://" + a.String()
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
+
+// bootstrap creates a default tenant when the database has none, and prints
+// its secrets to stdout, once: they are stored only as hashes, so a later
+// start has nothing to print.
+func bootstrap(ctx context.Context, tenants vigil.TenantService, e *runEnv, publicURL string, logger *slog.Logger) error {
+	ts, err := tenants.FindTenants(ctx)
+	if err != nil {
+		return fmt.Errorf("bootstrap: %w", err)
+	}
+	if len(ts) > 0 {
+		return nil
+	}
+	n, err := createTenantWithSecrets(ctx, tenants, e.rand, "", "default")
+	if err != nil {
+		return fmt.Errorf("bootstrap: create default tenant: %w", err)
+	}
+	logger.Info("created the default tenant; its secrets were printed to stdout", "tenant_id", n.Tenant.ID)
+	return printBootstrap(e.stdout, n, publicURL)
+}
+
+// printBootstrap writes the first-start banner.
+func printBootstrap(w io.Writer, n *newTenantSecrets, publicURL string) error {
+	if err := printNewTenant(w, "Vigil created a default tenant on this empty database.", n); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintf(w, `
+Try it:
+  curl -u "%s:" %s/v1/users/alice
+
+`, n.ServerSecret, publicURL)
+	return err
+}
