@@ -13,6 +13,8 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+
+	"github.com/vigil-auth/vigil/internal/testenv"
 	"testing"
 	"time"
 
@@ -33,10 +35,7 @@ func testStores(t *testing.T, f func(t *testing.T, st *store)) {
 		f(t, st)
 	})
 	t.Run("postgres", func(t *testing.T) {
-		dsn := getenvTest("VIGIL_TEST_POSTGRES_URL")
-		if dsn == "" {
-			t.Skip("set VIGIL_TEST_POSTGRES_URL to run against PostgreSQL")
-		}
+		dsn := testenv.PostgresURL(t)
 		table := fmt.Sprintf("floor_test_%d", time.Now().UnixNano())
 		st, _, err := openStore(context.Background(), storeOptions{dsn: dsn, table: table, writers: 2, readers: 4, maxBatch: 64})
 		if err != nil {
