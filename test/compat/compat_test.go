@@ -94,6 +94,10 @@ func startVigilWithConfig(t *testing.T, config string, env ...string) *server {
 			_ = cmd.Process.Kill()
 			t.Errorf("vigil did not stop within 30s of SIGINT\n%s", logs.String())
 		}
+		// Challenge tokens are JWTs, whose encoded header starts with "eyJ".
+		if strings.Contains(logs.String(), "eyJ") {
+			t.Errorf("a token appears in vigil's output")
+		}
 		for _, kv := range env {
 			if _, secret, ok := strings.Cut(kv, "="); ok && strings.Contains(logs.String(), secret) {
 				t.Errorf("a secret passed in the environment appears in vigil's output")
