@@ -41,6 +41,12 @@ type Config struct {
 	// the server actually listens on.
 	PublicURL string
 
+	// MetricsAddr, when set, moves GET /metrics from the main listener to a
+	// listener of its own on this address (for example 127.0.0.1:9090), so
+	// that it can be kept off the public network. --metrics-addr,
+	// VIGIL_METRICS_ADDR. Default "": /metrics is served on Addr.
+	MetricsAddr string
+
 	// LogLevel is the minimum level logged: debug, info, warn or error.
 	// --log-level, VIGIL_LOG_LEVEL. Default info.
 	LogLevel slog.Level
@@ -134,6 +140,9 @@ func Load(getenv func(string) string, fs *flag.FlagSet, scope flagScope, args []
 	if v := env("VIGIL_PUBLIC_URL"); v != "" {
 		cfg.PublicURL = v
 	}
+	if v := env("VIGIL_METRICS_ADDR"); v != "" {
+		cfg.MetricsAddr = v
+	}
 	if v := env("VIGIL_LOG_LEVEL"); v != "" {
 		if err := cfg.LogLevel.UnmarshalText([]byte(v)); err != nil {
 			errs = append(errs, fmt.Errorf("VIGIL_LOG_LEVEL: %q is not one of debug, info, warn, error", v))
@@ -185,6 +194,7 @@ func Load(getenv func(string) string, fs *flag.FlagSet, scope flagScope, args []
 	if scope&scopeServe != 0 {
 		fs.StringVar(&cfg.Addr, "addr", cfg.Addr, "listen `address`")
 		fs.StringVar(&cfg.PublicURL, "public-url", cfg.PublicURL, "external base `URL` (default http://<listen address>)")
+		fs.StringVar(&cfg.MetricsAddr, "metrics-addr", cfg.MetricsAddr, "serve /metrics on this `address` only, instead of on --addr")
 		fs.StringVar(&cfg.ConfigFile, "config", cfg.ConfigFile, "declarative YAML configuration `file` applied at start")
 		fs.DurationVar(&cfg.KeyOverlap, "key-overlap", cfg.KeyOverlap, "how long a replaced API secret stays valid")
 		fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "how long to wait for in-flight requests when stopping")
@@ -203,6 +213,13 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("addr: %q is not a host:port address", c.Addr))
 	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
 		errs = append(errs, fmt.Errorf("addr: %q has no valid port", c.Addr))
+	}
+	if c.MetricsAddr != "" {
+		if _, port, err := net.SplitHostPort(c.MetricsAddr); err != nil {
+			errs = append(errs, fmt.Errorf("metrics-addr: %q is not a host:port address", c.MetricsAddr))
+		} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+			errs = append(errs, fmt.Errorf("metrics-addr: %q has no valid port", c.MetricsAddr))
+		}
 	}
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("data-dir: must not be empty"))
@@ -266,6 +283,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("database", redactURL(c.Database())),
 		slog.String("data_dir", c.DataDir),
 		slog.String("public_url", c.PublicURL),
+		slog.String("metrics_addr", c.MetricsAddr),
 		slog.String("log_level", c.LogLevel.String()),
 		slog.String("log_format", c.LogFormat),
 		slog.String("master_key", masterKey),

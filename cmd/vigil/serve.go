@@ -92,12 +92,19 @@ func runServe(ctx context.Context, args []string, e *runEnv) (err error) {
 		}
 	}
 
-	handler, err := newHandler(db, svc, publicURL, e, logger)
+	api, err := newAPIServer(db, svc, publicURL, cfg.MetricsAddr != "", e, logger)
 	if err != nil {
 		return err
 	}
+	var metricsLn net.Listener
+	if cfg.MetricsAddr != "" {
+		if metricsLn, err = net.Listen("tcp", cfg.MetricsAddr); err != nil {
+			return fmt.Errorf("listen for metrics: %w", err)
+		}
+		defer metricsLn.Close() // after a failed start; Serve closes it otherwise
+	}
 	srv := &http.Server{
-		Handler:           handler,
+		Handler:           api.Handler(),
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,
 		WriteTimeout:      writeTimeout,
@@ -108,21 +115,50 @@ func runServe(ctx context.Context, args []string, e *runEnv) (err error) {
 		// them finish instead of aborting them.
 		BaseContext: func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
-	serveErr := make(chan error, 1)
+	serveErr := make(chan error, 2)
 	go func() { serveErr <- srv.Serve(ln) }()
 	logger.Info("listening", "addr", addr, "public_url", publicURL)
+	var metricsSrv *http.Server
+	if metricsLn != nil {
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", api.MetricsHandler())
+		metricsSrv = &http.Server{
+			Handler:           mux,
+			ReadHeaderTimeout: readHeaderTimeout,
+			ReadTimeout:       readTimeout,
+			WriteTimeout:      writeTimeout,
+			IdleTimeout:       idleTimeout,
+			MaxHeaderBytes:    maxHeaderBytes,
+			ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		}
+		go func() { serveErr <- metricsSrv.Serve(metricsLn) }()
+		logger.Info("serving metrics", "addr", metricsLn.Addr().String())
+	}
 	if e.opts.Ready != nil {
 		e.opts.Ready(addr)
 	}
 
 	select {
 	case err := <-serveErr:
+		// A listener failed: stop the other one too before the database
+		// closes.
+		srv.Close()
+		if metricsSrv != nil {
+			metricsSrv.Close()
+		}
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
 	logger.Info("shutting down: waiting for in-flight requests", "timeout", cfg.ShutdownTimeout)
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
 	defer cancel()
+	if metricsSrv != nil {
+		// Nothing to wait for: a scrape is a read.
+		metricsSrv.Close()
+		if err := <-serveErr; !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("serve: %w", err)
+		}
+	}
 	if err := srv.Shutdown(sctx); err != nil {
 		srv.Close()
 		return fmt.Errorf("shutdown: requests still running after %v were aborted: %w", cfg.ShutdownTimeout, err)
@@ -156,9 +192,10 @@ func newServices(db *sqlstore.DB) *services {
 	}
 }
 
-// newHandler builds the risk pipeline on svc and the HTTP handler serving
-// the APIs, with its own metrics registry.
-func newHandler(db *sqlstore.DB, svc *services, publicURL string, e *runEnv, logger *slog.Logger) (http.Handler, error) {
+// newAPIServer builds the risk pipeline on svc and the HTTP server of the
+// APIs, with its own metrics registry. With separateMetrics its handler
+// leaves /metrics to the caller.
+func newAPIServer(db *sqlstore.DB, svc *services, publicURL string, separateMetrics bool, e *runEnv, logger *slog.Logger) (*httpapi.Server, error) {
 	reg := prometheus.NewRegistry()
 	if err := reg.Register(collectors.NewGoCollector()); err != nil {
 		return nil, fmt.Errorf("register metrics: %w", err)
@@ -178,7 +215,7 @@ func newHandler(db *sqlstore.DB, svc *services, publicURL string, e *runEnv, log
 		Logger:         logger,
 		Rand:           e.rand,
 	})
-	srv, err := httpapi.NewServer(httpapi.Config{PublicURL: publicURL}, httpapi.Deps{
+	return httpapi.NewServer(httpapi.Config{PublicURL: publicURL, SeparateMetrics: separateMetrics}, httpapi.Deps{
 		Tenants:        svc.tenants,
 		Users:          svc.users,
 		Authenticators: svc.authenticators,
@@ -189,10 +226,6 @@ func newHandler(db *sqlstore.DB, svc *services, publicURL string, e *runEnv, log
 		Registry:       reg,
 		Logger:         logger,
 	})
-	if err != nil {
-		return nil, err
-	}
-	return srv.Handler(), nil
 }
 
 // defaultPublicURL is the public URL when none is configured: the listen

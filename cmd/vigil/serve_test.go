@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -534,4 +535,40 @@ func transportError(err error) string {
 		return "EOF"
 	}
 	return err.Error()
+}
+
+// TestServeSeparateMetrics moves /metrics to its own listener: the main
+// listener no longer serves it, the metrics listener does, and both stop.
+func TestServeSeparateMetrics(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metricsAddr := l.Addr().String()
+	l.Close()
+
+	s := startServe(t, map[string]string{"VIGIL_DATA_DIR": t.TempDir(), "VIGIL_METRICS_ADDR": metricsAddr})
+	resp, err := http.Get(s.url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("GET /metrics on the main listener: %d, want 404", resp.StatusCode)
+	}
+	resp, err = http.Get("http://" + metricsAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "vigil_http_requests_total") {
+		t.Errorf("GET /metrics on the metrics listener: %d, body lacks vigil_http_requests_total", resp.StatusCode)
+	}
+	if err := s.stop(); err != nil {
+		t.Fatalf("serve returned %v", err)
+	}
+	if _, err := http.Get("http://" + metricsAddr + "/metrics"); err == nil {
+		t.Errorf("the metrics listener still answers after shutdown")
+	}
 }

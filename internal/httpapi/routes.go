@@ -33,7 +33,9 @@ func (s *Server) routes() http.Handler {
 	root := http.NewServeMux()
 	s.route(root, "GET /healthz", s.handleHealthz)
 	s.route(root, "GET /readyz", s.handleReadyz)
-	s.mount(root, "GET /metrics", s.metricsHandler())
+	if !s.cfg.SeparateMetrics {
+		s.mount(root, "GET /metrics", s.metricsHandler())
+	}
 
 	// Seams for surfaces with their own credentials: the Management API
 	// (management secret) and the Client API (browser token) will be mounted

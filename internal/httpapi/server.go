@@ -32,6 +32,10 @@ type Config struct {
 	// tracker (the hosted challenge page) are resolved against it.
 	PublicURL string
 
+	// SeparateMetrics leaves GET /metrics out of Handler, for an operator
+	// who serves MetricsHandler on a listener of its own.
+	SeparateMetrics bool
+
 	// MaxBodyBytes is the largest accepted request body; larger bodies are
 	// refused with 413 request_too_large. Zero means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
@@ -167,6 +171,10 @@ func NewServer(cfg Config, deps Deps) (*Server, error) {
 // /readyz and /metrics, wrapped in request IDs, the access log, metrics and
 // panic recovery.
 func (s *Server) Handler() http.Handler { return s.handler }
+
+// MetricsHandler serves the server's Prometheus registry in the exposition
+// format. Handler serves it too at GET /metrics unless SeparateMetrics is set.
+func (s *Server) MetricsHandler() http.Handler { return s.metricsHandler() }
 
 // metrics are the server's Prometheus collectors.
 type metrics struct {
