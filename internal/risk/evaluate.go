@@ -20,7 +20,10 @@ type Input struct {
 // anything: a replayed track does not evaluate again.
 type Evaluator interface {
 	// Evaluate returns the decision for in under cfg. The decision's Outcome
-	// must be valid; a nil Output is stored as {}.
+	// must be valid; a nil Output is stored as {}. cfg may be shared with
+	// concurrent calls (the pipeline caches configurations): Evaluate must
+	// not modify it or its slices, nor let the decision's slices be
+	// modified.
 	Evaluate(ctx context.Context, cfg *vigil.ActionConfig, in *Input) (*vigil.Decision, error)
 }
 

@@ -213,8 +213,8 @@ func TestTrackResult(t *testing.T) {
 	if !strings.HasPrefix(res.URL, publicURL+"/challenge?token=") || res.URL != publicURL+"/challenge?token="+res.Token {
 		t.Errorf("URL = %q, want %s/challenge?token=<token>", res.URL, publicURL)
 	}
-	if len(a.IdempotencyKey) != 36 || a.IdempotencyKey[14] != '4' {
-		t.Errorf("generated idempotency key %q is not a UUIDv4", a.IdempotencyKey)
+	if len(a.IdempotencyKey) != 36 || a.IdempotencyKey[14] != '7' {
+		t.Errorf("generated idempotency key %q is not a UUIDv7", a.IdempotencyKey)
 	}
 	if want := f.clock.Now().Truncate(time.Second); !a.TokenIssuedAt.Equal(want) {
 		t.Errorf("TokenIssuedAt = %v, want %v", a.TokenIssuedAt, want)
@@ -239,12 +239,13 @@ func TestTrackResult(t *testing.T) {
 		t.Errorf("default scope claims = %+v, want scope read:authenticators", c)
 	}
 
-	// Generated keys come from the injected randomness.
+	// Generated keys are UUIDv7 from the injected clock and randomness
+	// (2026-03-01T12:00:00.5Z is 0x019ca9450bf4 ms after the epoch).
 	f2 := newFixture(t, nil)
 	f2.svc = risk.New(risk.Config{PublicURL: publicURL}, risk.Deps{Actions: f2.db, Configs: f2.db, Authenticators: f2.db,
-		Tenants: memTenants{db: f2.db}, Tokens: f2.tokens, Now: f2.clock.Now, Rand: bytes.NewReader(make([]byte, 16))})
+		Tenants: memTenants{db: f2.db}, Tokens: f2.tokens, Now: f2.clock.Now, Rand: bytes.NewReader(make([]byte, 10))})
 	res = f2.track(t, ctxA, &vigil.TrackInput{UserID: "u1", ActionCode: "signIn"})
-	if got, want := res.Action.IdempotencyKey, "00000000-0000-4000-8000-000000000000"; got != want {
+	if got, want := res.Action.IdempotencyKey, "019ca945-0bf4-7000-8000-000000000000"; got != want {
 		t.Errorf("idempotency key from zero randomness = %q, want %q", got, want)
 	}
 }
@@ -265,6 +266,73 @@ func TestTenantCached(t *testing.T) {
 	}
 	if got := res.Action.TokenExpiresAt.Sub(res.Action.TokenIssuedAt); got != time.Minute {
 		t.Errorf("token lifetime after the tenant changed = %v, want 1m", got)
+	}
+}
+
+// versionedConfigs is the fake's configuration service plus the version
+// counter sqlstore keeps, bumped by the test.
+type versionedConfigs struct {
+	*memDB
+	version atomic.Uint64
+}
+
+func (v *versionedConfigs) ActionConfigVersion() uint64 { return v.version.Load() }
+
+func TestConfigCached(t *testing.T) {
+	f := newFixture(t, nil)
+	configs := &versionedConfigs{memDB: f.db}
+	newService := func(ttl time.Duration) *risk.Service {
+		return risk.New(risk.Config{PublicURL: publicURL, ConfigCacheTTL: ttl}, risk.Deps{Actions: f.db, Configs: configs,
+			Authenticators: f.db, Tenants: memTenants{db: f.db}, Tokens: f.tokens, Now: f.clock.Now})
+	}
+	f.svc = newService(0)
+	cfg := &vigil.ActionConfig{ActionCode: "signIn", DefaultOutcome: vigil.OutcomeAllow}
+	f.configure(t, ctxA, cfg)
+	state := func() vigil.ActionState {
+		t.Helper()
+		return f.track(t, ctxA, &vigil.TrackInput{UserID: "u1", ActionCode: "signIn"}).Action.State
+	}
+	for range 5 {
+		state()
+	}
+	if n := f.db.configLookups.Load(); n != 1 {
+		t.Errorf("5 tracks looked the configuration up %d times, want 1", n)
+	}
+	// Another tenant's configuration of the same code is its own entry.
+	f.track(t, ctxB, &vigil.TrackInput{UserID: "u1", ActionCode: "signIn"})
+
+	// A change the version does not show (another process's) is seen once
+	// the entry is older than the TTL.
+	cfg.DefaultOutcome = vigil.OutcomeBlock
+	if _, err := f.db.UpsertActionConfig(ctxA, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if got := state(); got != vigil.StateAllow {
+		t.Errorf("state within the TTL = %s, want the cached ALLOW", got)
+	}
+	f.clock.Add(risk.DefaultConfigCacheTTL)
+	if got := state(); got != vigil.StateBlock {
+		t.Errorf("state after the TTL = %s, want BLOCK", got)
+	}
+
+	// A change through this process's store is seen at once.
+	cfg.DefaultOutcome = vigil.OutcomeChallenge
+	if _, err := f.db.UpsertActionConfig(ctxA, cfg); err != nil {
+		t.Fatal(err)
+	}
+	configs.version.Add(1)
+	if got := state(); got != vigil.StateChallengeRequired {
+		t.Errorf("state after a local change = %s, want CHALLENGE_REQUIRED", got)
+	}
+
+	// A negative TTL turns the cache off.
+	f.svc = newService(-1)
+	before := f.db.configLookups.Load()
+	for range 3 {
+		state()
+	}
+	if n := f.db.configLookups.Load() - before; n != 3 {
+		t.Errorf("3 tracks without the cache looked the configuration up %d times, want 3", n)
 	}
 }
 

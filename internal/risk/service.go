@@ -23,6 +23,15 @@ import (
 // DefaultTenantCacheTTL is how long a tenant's token lifetime is cached.
 const DefaultTenantCacheTTL = 5 * time.Second
 
+// DefaultConfigCacheTTL is how long track reuses a loaded action
+// configuration. It bounds how long a change made by another process (or
+// through a store that is not a ConfigVersioner) goes unseen.
+const DefaultConfigCacheTTL = time.Second
+
+// maxCachedConfigs bounds the configuration cache; when it is full the
+// cache is emptied and refills with what is in use.
+const maxCachedConfigs = 10000
+
 // Config holds the pipeline's settings.
 type Config struct {
 	// PublicURL is the external base URL of Vigil, without a trailing
@@ -31,6 +40,19 @@ type Config struct {
 	// TenantCacheTTL is how long a tenant's settings are cached; 0 means
 	// DefaultTenantCacheTTL.
 	TenantCacheTTL time.Duration
+	// ConfigCacheTTL is how long track reuses an action configuration
+	// loaded from Deps.Configs; 0 means DefaultConfigCacheTTL, a negative
+	// value turns the cache off. If Deps.Configs is a ConfigVersioner, a
+	// write through it drops every cached configuration at once.
+	ConfigCacheTTL time.Duration
+}
+
+// ConfigVersioner is implemented by a vigil.ActionConfigService that can
+// tell when this process has changed a configuration (sqlstore's does).
+type ConfigVersioner interface {
+	// ActionConfigVersion returns a number that changes after every write
+	// to an action configuration made through the service in this process.
+	ActionConfigVersion() uint64
 }
 
 // Deps are the services the pipeline uses. Evaluator, Logger, Now and Rand
@@ -44,7 +66,7 @@ type Deps struct {
 	Evaluator      Evaluator        // default DefaultEvaluator
 	Logger         *slog.Logger     // default: discard
 	Now            func() time.Time // default time.Now
-	Rand           io.Reader        // source of generated idempotency keys; default crypto/rand.Reader
+	Rand           io.Reader        // random bits of generated idempotency keys (UUIDv7); default crypto/rand.Reader
 }
 
 // Service is the track pipeline. It is safe for concurrent use.
@@ -62,13 +84,27 @@ type Service struct {
 	now     func() time.Time
 	rand    io.Reader
 
-	mu          sync.Mutex             // guards tenantCache
+	configTTL time.Duration
+	versioner ConfigVersioner // Deps.Configs when it is one; else nil
+
+	mu          sync.Mutex             // guards tenantCache and configCache
 	tenantCache map[string]tenantEntry // by tenant ID
+	configCache map[configKey]configEntry
 }
 
 type tenantEntry struct {
 	tokenTTL time.Duration
 	until    time.Time
+}
+
+type configKey struct{ tenantID, code string }
+
+// configEntry is a cached action configuration, shared read-only by every
+// track that uses it.
+type configEntry struct {
+	cfg     *vigil.ActionConfig
+	version uint64 // of versioner when cfg was loaded
+	until   time.Time
 }
 
 var _ vigil.ActionTracker = (*Service)(nil)
@@ -88,10 +124,16 @@ func New(cfg Config, deps Deps) *Service {
 		now:         deps.Now,
 		rand:        deps.Rand,
 		tenantCache: make(map[string]tenantEntry),
+		configTTL:   cfg.ConfigCacheTTL,
+		configCache: make(map[configKey]configEntry),
 	}
 	if s.tenantTTL <= 0 {
 		s.tenantTTL = DefaultTenantCacheTTL
 	}
+	if s.configTTL == 0 {
+		s.configTTL = DefaultConfigCacheTTL
+	}
+	s.versioner, _ = deps.Configs.(ConfigVersioner)
 	if s.eval == nil {
 		s.eval = DefaultEvaluator{}
 	}
@@ -144,7 +186,7 @@ func (s *Service) Track(ctx context.Context, in *vigil.TrackInput) (*vigil.Track
 		return nil, err
 	}
 
-	cfg, err := s.configs.FindActionConfig(ctx, tin.ActionCode)
+	cfg, err := s.actionConfig(ctx, tenantID, tin.ActionCode)
 	var newCfg *vigil.ActionConfig
 	if vigil.ErrorCode(err) == vigil.ENOTFOUND {
 		// "By default, all actions will be in an ALLOW state": the
@@ -183,11 +225,11 @@ func (s *Service) Track(ctx context.Context, in *vigil.TrackInput) (*vigil.Track
 	}
 	decide(a, auths)
 	if a.IdempotencyKey == "" {
-		id, err := uuid.NewRandomFromReader(s.rand)
+		key, err := newKey(now, s.rand)
 		if err != nil {
 			return nil, fmt.Errorf("risk: generate idempotency key: %w", err)
 		}
-		a.IdempotencyKey = id.String()
+		a.IdempotencyKey = key
 	}
 	// Whole seconds, so that the stored times re-sign the identical token.
 	a.TokenIssuedAt = now.Truncate(time.Second)
@@ -202,6 +244,24 @@ func (s *Service) Track(ctx context.Context, in *vigil.TrackInput) (*vigil.Track
 		return s.result(ctx, existing, true)
 	}
 	return s.result(ctx, a, false)
+}
+
+// newKey returns a UUIDv7 (RFC 9562 §5.7): the Unix time in milliseconds
+// from now, then 74 bits of r. Generated idempotency keys are time-ordered
+// so that the unique index on them grows at its right edge instead of
+// dirtying a random page per tracked action.
+func newKey(now time.Time, r io.Reader) (string, error) {
+	var u uuid.UUID
+	if _, err := io.ReadFull(r, u[6:]); err != nil {
+		return "", err
+	}
+	ms := uint64(now.UnixMilli())
+	for i := range 6 {
+		u[i] = byte(ms >> (40 - 8*i))
+	}
+	u[6] = 0x70 | u[6]&0x0f // version 7
+	u[8] = 0x80 | u[8]&0x3f // variant 10
+	return u.String(), nil
 }
 
 func errKeyReused() error {
@@ -334,6 +394,42 @@ func (s *Service) tokenTTL(ctx context.Context, tenantID string) (time.Duration,
 	s.tenantCache[tenantID] = e
 	s.mu.Unlock()
 	return e.tokenTTL, nil
+}
+
+// actionConfig returns the tenant's configuration for code, from the cache
+// while it is fresh: younger than s.configTTL and, with a versioner, loaded
+// under the current version. The result is shared and must not be
+// modified. A missing configuration (ENOTFOUND) is not cached: track
+// creates it.
+func (s *Service) actionConfig(ctx context.Context, tenantID, code string) (*vigil.ActionConfig, error) {
+	if s.configTTL < 0 {
+		return s.configs.FindActionConfig(ctx, code)
+	}
+	// The version is read before the load, so that a write committed
+	// during the load leaves the entry stale rather than current.
+	var version uint64
+	if s.versioner != nil {
+		version = s.versioner.ActionConfigVersion()
+	}
+	now := s.now()
+	k := configKey{tenantID, code}
+	s.mu.Lock()
+	e, ok := s.configCache[k]
+	s.mu.Unlock()
+	if ok && e.version == version && now.Before(e.until) {
+		return e.cfg, nil
+	}
+	cfg, err := s.configs.FindActionConfig(ctx, code)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	if len(s.configCache) >= maxCachedConfigs {
+		clear(s.configCache)
+	}
+	s.configCache[k] = configEntry{cfg: cfg, version: version, until: now.Add(s.configTTL)}
+	s.mu.Unlock()
+	return cfg, nil
 }
 
 // Validate reports the state of the action a token refers to. A malformed,

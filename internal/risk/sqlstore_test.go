@@ -135,4 +135,14 @@ func TestWithSQLStore(t *testing.T) {
 		t.Errorf("stored token times %v..%v, want %v..%v", stored.TokenIssuedAt, stored.TokenExpiresAt,
 			res.Action.TokenIssuedAt, res.Action.TokenExpiresAt)
 	}
+	// The store tells the pipeline's configuration cache about its own
+	// writes: a change applies to the next track, not a TTL later.
+	if _, err := configs.UpsertActionConfig(a, &vigil.ActionConfig{ActionCode: "signIn", DefaultOutcome: vigil.OutcomeBlock}); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := svc.Track(a, &vigil.TrackInput{UserID: "u2", ActionCode: "signIn"}); err != nil || res.Action.State != vigil.StateBlock {
+		t.Errorf("track after the configuration changed = %+v, %v; want BLOCK", res, err)
+	}
 }
+
+var _ risk.ConfigVersioner = (*sqlstore.ActionConfigService)(nil)

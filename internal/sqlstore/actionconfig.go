@@ -120,6 +120,13 @@ func (s *ActionConfigService) FindActionConfig(ctx context.Context, code string)
 	return c, nil
 }
 
+// ActionConfigVersion returns a number that changes after every write to an
+// action configuration made through this process's DB, other than the
+// advance of its last-action time. A cache of configurations may keep an
+// entry while the version it was loaded under is current; writes by other
+// processes do not change it.
+func (s *ActionConfigService) ActionConfigVersion() uint64 { return s.db.configVersion.Load() }
+
 // FindActionConfigs returns every configuration ordered by action code.
 func (s *ActionConfigService) FindActionConfigs(ctx context.Context) ([]*vigil.ActionConfig, error) {
 	tenantID, err := vigil.RequireTenant(ctx)
@@ -161,6 +168,7 @@ func (s *ActionConfigService) CreateActionConfig(ctx context.Context, c *vigil.A
 	var now int64
 	err = s.db.write(ctx, func(tx *Tx) error {
 		now = micros(tx.now)
+		tx.changedConfig()
 		_, err := tx.exec(s.insert, row.insertArgs(tenantID, code, nil, now)...)
 		return s.db.mapErr("insert action config", err, "", "An action configuration with this code already exists.")
 	})
@@ -190,6 +198,7 @@ func (s *ActionConfigService) UpsertActionConfig(ctx context.Context, c *vigil.A
 	err = s.db.write(ctx, func(tx *Tx) error {
 		changed = false
 		now := micros(tx.now)
+		tx.changedConfig()
 		res, err := tx.exec(s.insertIfAbsent, row.insertArgs(tenantID, code, nil, now)...)
 		if err != nil {
 			return fmt.Errorf("insert action config: %w", err)
@@ -226,6 +235,7 @@ func (s *ActionConfigService) DeleteActionConfig(ctx context.Context, code strin
 		return err
 	}
 	return s.db.write(ctx, func(tx *Tx) error {
+		tx.changedConfig()
 		res, err := tx.exec(s.del, tenantID, code)
 		if err != nil {
 			return fmt.Errorf("delete action config: %w", err)

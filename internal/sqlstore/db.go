@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -31,7 +32,10 @@ const (
 // BenchmarkCreateActionWriters (2 cores shared with the server, 64
 // clients): 1 writer 13.5k ops/s, 2 writers 15.6k, 4 13.3k, 8 7.3k (more
 // writers make smaller batches, and a batch's statements cost more than
-// its fsync).
+// its fsync). End to end (vigil-bench track, 64 connections, PostgreSQL on
+// the same 2 cores) 1 and 2 writers measured the same within noise
+// (4.2-4.5k and 4.0-4.3k req/s), so 2 stays: it also hides network latency
+// to a remote server.
 const defaultPostgresWriters = 2
 
 // maxBatch caps how many queued writes one group commit takes.
@@ -69,14 +73,21 @@ type DB struct {
 
 	advanceSQL string // rebound UPDATE of action_configs.last_action_created_at
 
-	stmts     *stmtCache // SQLite: prepared statements on the writer connection; nil on PostgreSQL (pgx caches its own)
-	readStmts *stmtCache // SQLite: prepared statements on the read pool; nil on PostgreSQL
+	ckpt      *checkpointer // SQLite: background WAL checkpoints; nil on PostgreSQL
+	stmts     *stmtCache    // SQLite: prepared statements on the writer connection; nil on PostgreSQL (pgx caches its own)
+	readStmts *stmtCache    // SQLite: prepared statements on the read pool; nil on PostgreSQL
 
-	coalesceMu sync.Mutex     // guards coalesced
-	coalesced  map[int]string // PostgreSQL: coalesced action inserts by row count
+	coalesceMu       sync.Mutex     // guards coalesced and coalescedConsume
+	coalesced        map[int]string // PostgreSQL: coalesced action inserts by row count
+	coalescedConsume map[int]string // PostgreSQL: coalesced validation consumes by row count
 
 	queue   chan *writeOp
 	writers sync.WaitGroup
+
+	// configVersion counts committed (or possibly committed) writes to
+	// action configurations through this DB; see
+	// ActionConfigService.ActionConfigVersion.
+	configVersion atomic.Uint64
 
 	closeMu sync.RWMutex // guards closed; held for reading while enqueueing
 	closed  bool
@@ -159,7 +170,12 @@ func rebindDollar(q string) string {
 //   - busy_timeout(5000);
 //   - a single-connection writer pool with _txlock=immediate (BEGIN
 //     IMMEDIATE: no lock upgrades, no SQLITE_BUSY between writers) and a
-//     separate read pool with query_only(1).
+//     separate read pool with query_only(1);
+//   - wal_autocheckpoint(0) on the writer, whose commits therefore never
+//     checkpoint: a background goroutine does, on a connection of its
+//     own, and the writer completes a checkpoint between batches only when
+//     the WAL has passed its bound (see checkpoint.go; the WAL file stays
+//     at about 16 MiB, 64 MiB at most).
 //
 // PostgreSQL keeps the server's synchronous_commit (on by default); it is
 // never turned off here.
@@ -173,7 +189,8 @@ func Open(ctx context.Context, rawURL string, opts Options) (*DB, error) {
 		now:    opts.Now,
 		queue:  make(chan *writeOp, 4*maxBatch),
 
-		coalesced: make(map[int]string),
+		coalesced:        make(map[int]string),
+		coalescedConsume: make(map[int]string),
 	}
 	if db.logger == nil {
 		db.logger = slog.New(slog.DiscardHandler)
@@ -227,7 +244,7 @@ func (db *DB) openSQLite(ctx context.Context, rawURL string, readConns int) erro
 		}
 	}
 	common := "_pragma=busy_timeout(5000)&_pragma=foreign_keys(1)&_pragma=synchronous(FULL)"
-	write, err := sql.Open("sqlite", path+"?"+common+"&_pragma=journal_mode(WAL)&_txlock=immediate")
+	write, err := sql.Open("sqlite", path+"?"+common+"&_pragma=journal_mode(WAL)&_pragma=wal_autocheckpoint(0)&_txlock=immediate")
 	if err != nil {
 		return fmt.Errorf("open sqlite writer: %w", err)
 	}
@@ -246,6 +263,16 @@ func (db *DB) openSQLite(ctx context.Context, rawURL string, readConns int) erro
 		write.Close()
 		return fmt.Errorf("open sqlite reader: %w", err)
 	}
+	ckpt, err := sql.Open("sqlite", path+"?"+common)
+	if err != nil {
+		write.Close()
+		read.Close()
+		return fmt.Errorf("open sqlite checkpointer: %w", err)
+	}
+	ckpt.SetMaxOpenConns(1)
+	ckpt.SetMaxIdleConns(1)
+	ckpt.SetConnMaxLifetime(0)
+	ckpt.SetConnMaxIdleTime(0)
 	if readConns <= 0 {
 		readConns = 8
 	}
@@ -256,6 +283,7 @@ func (db *DB) openSQLite(ctx context.Context, rawURL string, readConns int) erro
 	db.writePool, db.read, db.dialect = write, read, newSQLiteDialect()
 	db.stmts = newStmtCache(write)
 	db.readStmts = newStmtCache(read)
+	db.ckpt = newCheckpointer(ckpt)
 	return nil
 }
 
@@ -318,6 +346,9 @@ func (db *DB) Close() error {
 	db.writers.Wait()
 
 	var errs []error
+	if db.ckpt != nil {
+		errs = append(errs, db.ckpt.close())
+	}
 	if db.stmts != nil {
 		errs = append(errs, db.stmts.close(), db.readStmts.close())
 	}
@@ -397,7 +428,7 @@ func (c *stmtCache) close() error {
 func (db *DB) readRow(ctx context.Context, q string, args ...any) *sql.Row {
 	if db.readStmts != nil {
 		if s, err := db.readStmts.get(ctx, q); err == nil {
-			return s.QueryRowContext(ctx, args...)
+			return s.QueryRowContext(uncancelable(ctx), args...)
 		}
 	}
 	return db.read.QueryRowContext(ctx, q, args...)
@@ -407,10 +438,24 @@ func (db *DB) readRow(ctx context.Context, q string, args ...any) *sql.Row {
 func (db *DB) readRows(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
 	if db.readStmts != nil {
 		if s, err := db.readStmts.get(ctx, q); err == nil {
-			return s.QueryContext(ctx, args...)
+			return s.QueryContext(uncancelable(ctx), args...)
 		}
 	}
 	return db.read.QueryContext(ctx, q, args...)
+}
+
+// uncancelable returns ctx without its cancellation for a SQLite read. For
+// a statement whose context can be canceled, modernc.org/sqlite starts a
+// goroutine that would interrupt it and installs a progress handler: a
+// measurable share of a point lookup's CPU time, to cancel a statement that
+// takes microseconds. A context already canceled is kept, so that a
+// canceled request does not start a read; one canceled later waits for a
+// read connection and its statement, both short.
+func uncancelable(ctx context.Context) context.Context {
+	if ctx.Err() != nil {
+		return ctx
+	}
+	return context.WithoutCancel(ctx)
 }
 
 // rebind adapts a query to the dialect; services call it once, at

@@ -44,6 +44,8 @@ func runStoreTests(t *testing.T, open opener) {
 		{"Actions", testActions},
 		{"ActionRace", testActionRace},
 		{"ConsumeOnce", testConsumeOnce},
+		{"ConsumeBatched", testConsumeBatched},
+		{"ConfigVersion", testConfigVersion},
 		{"BatchIsolation", testBatchIsolation},
 		{"CloseDrains", testCloseDrains},
 	}
@@ -1011,6 +1013,140 @@ func testConsumeOnce(t *testing.T, open opener) {
 	if consumedN.Load() != 1 || failed.Load() != 0 {
 		t.Errorf("%d of %d concurrent ConsumeValidation consumed (%d failed), want exactly 1", consumedN.Load(), n, failed.Load())
 	}
+}
+
+// testConsumeBatched queues ConsumeValidations of every kind into one group
+// commit (on PostgreSQL they then run as one statement) and checks that each
+// gets the result it would get alone.
+func testConsumeBatched(t *testing.T, open opener) {
+	db := open(t, Options{Writers: 1})
+	ctx := mustTenant(t, db, "t")
+	s := NewActionService(db)
+	for _, k := range []string{"k1", "k2", "k3", "k4"} {
+		if _, _, err := s.CreateAction(ctx, newAction("u", "signIn", k, "h"), nil); err != nil {
+			t.Fatal(err)
+		}
+		if k == "k3" {
+			continue // stays CHALLENGE_REQUIRED
+		}
+		if _, err := s.UpdateActionState(ctx, "u", "signIn", k, vigil.StateChallengeSucceeded); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, consumed, err := s.ConsumeValidation(ctx, "u", "signIn", "k4"); err != nil || !consumed {
+		t.Fatalf("ConsumeValidation(k4) = %v, %v; want consumed", consumed, err)
+	}
+
+	// Hold the writer so that every call below lands in one batch.
+	release := make(chan struct{})
+	started := make(chan struct{})
+	blocker, err := db.enqueue(ctx, func(tx *Tx) error {
+		close(started)
+		<-release
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-started
+	type call struct {
+		user, key string
+		a         *vigil.Action
+		consumed  bool
+		err       error
+	}
+	calls := []*call{{user: "u", key: "k1"}, {user: "u", key: "k1"}, {user: "u", key: "k1"},
+		{user: "u", key: "k2"}, {user: "u", key: "k3"}, {user: "u", key: "k4"},
+		{user: "u", key: "missing"}, {user: "other", key: "k2"}}
+	var wg sync.WaitGroup
+	for _, c := range calls {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.a, c.consumed, c.err = s.ConsumeValidation(ctx, c.user, "signIn", c.key)
+		}()
+	}
+	for len(db.queue) < len(calls) {
+		time.Sleep(time.Millisecond)
+	}
+	close(release)
+	wg.Wait()
+	if err := blocker.wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	k1 := 0
+	for _, c := range calls {
+		what := fmt.Sprintf("ConsumeValidation(%s, %s)", c.user, c.key)
+		switch c.key {
+		case "k1", "k2", "k3", "k4":
+			if c.user != "u" {
+				wantCode(t, what, c.err, vigil.ENOTFOUND)
+				continue
+			}
+			if c.err != nil || c.a == nil || c.a.IdempotencyKey != c.key {
+				t.Errorf("%s = %+v, %v; want the action", what, c.a, c.err)
+				continue
+			}
+			if c.key == "k1" && c.consumed {
+				k1++
+			}
+			wantConsumed, wantValidated := c.key == "k2", c.key != "k3"
+			if c.key == "k1" {
+				wantConsumed = c.consumed
+			}
+			if c.consumed != wantConsumed || c.a.ValidatedAt.IsZero() == wantValidated {
+				t.Errorf("%s consumed=%v validatedAt=%v; want consumed=%v validated=%v", what, c.consumed, c.a.ValidatedAt, wantConsumed, wantValidated)
+			}
+		default:
+			wantCode(t, what, c.err, vigil.ENOTFOUND)
+		}
+	}
+	if k1 != 1 {
+		t.Errorf("%d of 3 ConsumeValidation(k1) in one batch consumed, want 1", k1)
+	}
+}
+
+// testConfigVersion checks that every write to an action configuration
+// changes ActionConfigVersion, and that tracking an action under an
+// existing configuration does not.
+func testConfigVersion(t *testing.T, open opener) {
+	db := open(t, Options{})
+	ctx := mustTenant(t, db, "t")
+	cs := NewActionConfigService(db)
+	as := NewActionService(db)
+	v := cs.ActionConfigVersion()
+	changed := func(what string, want bool) {
+		t.Helper()
+		nv := cs.ActionConfigVersion()
+		if (nv != v) != want {
+			t.Errorf("after %s: version %d -> %d, want changed=%v", what, v, nv, want)
+		}
+		v = nv
+	}
+	cfg := &vigil.ActionConfig{ActionCode: "signIn", DefaultOutcome: vigil.OutcomeAllow}
+	if err := cs.CreateActionConfig(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	changed("CreateActionConfig", true)
+	if _, _, err := as.CreateAction(ctx, newAction("u", "signIn", "k1", "h"), nil); err != nil {
+		t.Fatal(err)
+	}
+	changed("CreateAction", false)
+	cfg.DefaultOutcome = vigil.OutcomeBlock
+	if _, err := cs.UpsertActionConfig(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	changed("UpsertActionConfig", true)
+	newCfg := &vigil.ActionConfig{ActionCode: "transfer", DefaultOutcome: vigil.OutcomeAllow}
+	if _, _, err := as.CreateAction(ctx, newAction("u", "transfer", "k2", "h"), newCfg); err != nil {
+		t.Fatal(err)
+	}
+	changed("CreateAction with a new configuration", true)
+	if err := cs.DeleteActionConfig(ctx, "transfer"); err != nil {
+		t.Fatal(err)
+	}
+	changed("DeleteActionConfig", true)
 }
 
 // testBatchIsolation queues failing and succeeding ops together so that they

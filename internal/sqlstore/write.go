@@ -28,10 +28,20 @@ type Tx struct {
 	// skips its own insert.
 	preInserted map[string]bool
 
+	// preConsumed, when not nil, holds the actions that preConsumeActions
+	// found for this batch, consumed or not; an op with cons set then takes
+	// its result from there instead of running its own statements.
+	preConsumed map[actionRef]*consumeResult
+
 	// advances are the action configuration timestamps the running op wants
 	// advanced; the writer applies them once per batch, in key order, right
 	// before the commit (see applyAdvances).
 	advances []configAdvance
+
+	// configChanged is set by an op that writes an action configuration
+	// (other than its last-action time); the writer then bumps
+	// DB.configVersion once the transaction has ended.
+	configChanged bool
 }
 
 // configAdvance asks for action_configs.last_action_created_at of one
@@ -83,6 +93,20 @@ func (t *Tx) queryRow(q string, args ...any) *sql.Row {
 	return t.tx.QueryRowContext(t.ctx, q, args...)
 }
 
+// changedConfig records that the running op writes an action
+// configuration, so that caches keyed on ActionConfigVersion drop it.
+func (t *Tx) changedConfig() { t.configChanged = true }
+
+// end bumps the configuration version after a commit or rollback of a
+// transaction in which an op wrote a configuration: bumping after a
+// rollback too is harmless (a cache reloads), and it keeps the bump after
+// the commit in every path.
+func (t *Tx) end() {
+	if t.configChanged {
+		t.db.configVersion.Add(1)
+	}
+}
+
 // advanceConfig asks for the configuration's last_action_created_at to
 // become at least at, if the configuration exists, when the op commits.
 func (t *Tx) advanceConfig(tenantID, code string, at time.Time) {
@@ -100,6 +124,11 @@ type writeOp struct {
 	// before running the ops (see preInsertActions), and fn learns from
 	// Tx.preInserted whether its row went in.
 	ins *actionInsert
+
+	// cons, when set, is the action fn consumes first; likewise the writer
+	// consumes those of a PostgreSQL batch in one statement (see
+	// preConsumeActions) and fn claims its row from Tx.preConsumed.
+	cons *actionRef
 }
 
 // cleanError marks an op's error as returned before the op changed
@@ -195,6 +224,9 @@ func (db *DB) runWriter() {
 		if db.stmts != nil {
 			db.stmts.preparePending(context.Background())
 		}
+		if db.ckpt != nil {
+			db.ckpt.afterCommit(db.writePool)
+		}
 	}
 }
 
@@ -250,6 +282,7 @@ func (db *DB) commitSavepoints(ops []*writeOp) {
 	var adv []configAdvance
 	abort := func(err error) {
 		t.tx.Rollback()
+		t.end()
 		failAll(ops, nil, err)
 	}
 	for i, op := range ops {
@@ -276,7 +309,9 @@ func (db *DB) commitSavepoints(ops []*writeOp) {
 		abort(err)
 		return
 	}
-	if err := t.tx.Commit(); err != nil {
+	err = t.tx.Commit()
+	t.end()
+	if err != nil {
 		failAll(ops, results, fmt.Errorf("commit: %w", err))
 		return
 	}
@@ -301,6 +336,9 @@ func (db *DB) commitOptimistic(ops []*writeOp) {
 	if err := t.preInsertActions(ops); err != nil {
 		db.logger.Debug("sqlstore: coalesced action insert failed", "err", err)
 		replay = true
+	} else if err := t.preConsumeActions(ops); err != nil {
+		db.logger.Debug("sqlstore: coalesced validation consume failed", "err", err)
+		replay = true
 	}
 	for i, op := range ops {
 		if replay {
@@ -324,13 +362,16 @@ func (db *DB) commitOptimistic(ops []*writeOp) {
 	}
 	if replay {
 		t.tx.Rollback()
+		t.end()
 		db.logger.Debug("sqlstore: group commit replayed op by op", "ops", len(ops))
 		for _, op := range ops {
 			db.commitSingle(op)
 		}
 		return
 	}
-	if err := t.tx.Commit(); err != nil {
+	err = t.tx.Commit()
+	t.end()
+	if err != nil {
 		failAll(ops, results, fmt.Errorf("commit: %w", err))
 		return
 	}
@@ -357,6 +398,7 @@ func (db *DB) tryCommitSingle(op *writeOp) error {
 	if err != nil {
 		return err
 	}
+	defer t.end()
 	if err := t.runOp(op); err != nil {
 		t.tx.Rollback()
 		return err

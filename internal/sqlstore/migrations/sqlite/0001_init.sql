@@ -113,5 +113,8 @@ CREATE TABLE actions (
 	PRIMARY KEY (tenant_id, id),
 	UNIQUE (tenant_id, idempotency_key)
 );
+-- A lookup by (user, code, key) probes the unique key index and checks
+-- user_id and action_code on the one row it finds. Every index here but
+-- actions_user_created_idx appends at its right edge: Vigil generates IDs,
+-- and idempotency keys the caller leaves out, as UUIDv7.
 CREATE INDEX actions_user_created_idx ON actions (tenant_id, user_id, created_at);
-CREATE INDEX actions_lookup_idx ON actions (tenant_id, user_id, action_code, idempotency_key);
