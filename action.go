@@ -46,7 +46,14 @@ type ActionConfigService interface {
 	// anything changed.
 	UpsertActionConfig(ctx context.Context, c *ActionConfig) (bool, error)
 
-	// DeleteActionConfig removes a configuration. ENOTFOUND if none.
+	// UpdateActionConfig reads a configuration, lets fn change it and
+	// stores the result, all in one transaction, and returns the stored
+	// configuration. fn must not change the action code; it may run more
+	// than once. An error from fn is returned as is. ENOTFOUND if none.
+	UpdateActionConfig(ctx context.Context, code string, fn func(*ActionConfig) error) (*ActionConfig, error)
+
+	// DeleteActionConfig removes a configuration and its rules. ENOTFOUND
+	// if none.
 	DeleteActionConfig(ctx context.Context, code string) error
 }
 

@@ -41,8 +41,9 @@ var envRefRE = regexp.MustCompile(`\$\{([^}]*)\}`)
 var envNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 // Declaration is a parsed and validated declarative configuration file: the
-// tenants it declares and, per tenant, action configurations. Applying it
-// creates or updates exactly these and touches nothing else.
+// tenants it declares and, per tenant, action configurations and their
+// rules. Applying it creates or updates exactly these and touches nothing
+// else.
 type Declaration struct {
 	Tenants []*TenantDecl
 }
@@ -55,6 +56,8 @@ type TenantDecl struct {
 	ManagementSecret Redacted      // "": none declared
 	TokenTTL         time.Duration // 0: not declared
 	Actions          []*vigil.ActionConfig
+	Rules            []*vigil.Rule // of the declared actions, in file order
+	ValueLists       []*vigil.ValueList
 }
 
 // LoadDeclaration reads and validates the YAML file at path, expanding
@@ -257,7 +260,7 @@ func (p *declParser) root(doc *yaml.Node) *Declaration {
 // tenant parses one tenants[i] item.
 func (p *declParser) tenant(path string, n *yaml.Node) *TenantDecl {
 	t := &TenantDecl{}
-	known := []string{"tenantId", "name", "serverSecret", "managementSecret", "tokenDurationInMinutes", "actions"}
+	known := []string{"tenantId", "name", "serverSecret", "managementSecret", "tokenDurationInMinutes", "actions", "valueLists"}
 	hasID := false
 	ok := p.fields(path, n, known, func(key, kp string, v *yaml.Node) {
 		switch key {
@@ -287,14 +290,31 @@ func (p *declParser) tenant(path string, n *yaml.Node) *TenantDecl {
 				return
 			}
 			t.TokenTTL = time.Duration(m) * time.Minute
+		case "valueLists":
+			p.seq(kp, v, func(_ int, path string, v *yaml.Node) {
+				if l := p.valueList(path, v); l != nil {
+					if slices.ContainsFunc(t.ValueLists, func(o *vigil.ValueList) bool { return o.Alias == l.Alias }) {
+						p.failf(path+".alias", v, "value list %q is declared twice", l.Alias)
+						return
+					}
+					t.ValueLists = append(t.ValueLists, l)
+				}
+			})
 		case "actions":
 			p.seq(kp, v, func(_ int, path string, v *yaml.Node) {
-				if c := p.action(path, v); c != nil {
+				if c, rs := p.action(path, v); c != nil {
 					if slices.ContainsFunc(t.Actions, func(o *vigil.ActionConfig) bool { return o.ActionCode == c.ActionCode }) {
 						p.failf(path+".actionCode", v, "action %q is declared twice", c.ActionCode)
 						return
 					}
 					t.Actions = append(t.Actions, c)
+					for _, r := range rs {
+						if slices.ContainsFunc(t.Rules, func(o *vigil.Rule) bool { return o.ID == r.ID }) {
+							p.failf(path+".rules", v, "ruleId %q is declared twice in this tenant", r.ID)
+							continue
+						}
+						t.Rules = append(t.Rules, r)
+					}
 				}
 			})
 		}
@@ -304,6 +324,12 @@ func (p *declParser) tenant(path string, n *yaml.Node) *TenantDecl {
 	}
 	for _, c := range t.Actions {
 		c.TenantID = t.ID
+	}
+	for _, r := range t.Rules {
+		r.TenantID = t.ID
+	}
+	for _, l := range t.ValueLists {
+		l.TenantID = t.ID
 	}
 	return t
 }
@@ -327,11 +353,13 @@ func (p *declParser) secret(path string, n *yaml.Node) Redacted {
 	return Redacted(s)
 }
 
-// action parses one actions[j] item.
-func (p *declParser) action(path string, n *yaml.Node) *vigil.ActionConfig {
+// action parses one actions[j] item and its rules.
+func (p *declParser) action(path string, n *yaml.Node) (*vigil.ActionConfig, []*vigil.Rule) {
 	c := &vigil.ActionConfig{}
 	known := []string{"actionCode", "defaultUserActionResult", "verificationMethods", "defaultVerificationMethod",
-		"promptToEnrollVerificationMethods", "messagingTemplates", "verificationWebhookUrl"}
+		"promptToEnrollVerificationMethods", "messagingTemplates", "verificationWebhookUrl", "rules"}
+	var rulesNode *yaml.Node
+	var rulesPath string
 	var hasCode, hasOutcome bool
 	var defaultNode *yaml.Node
 	ok := p.fields(path, n, known, func(key, kp string, v *yaml.Node) {
@@ -378,6 +406,8 @@ func (p *declParser) action(path string, n *yaml.Node) *vigil.ActionConfig {
 				return
 			}
 			c.MessagingTemplates = b
+		case "rules":
+			rulesNode, rulesPath = v, kp
 		case "verificationWebhookUrl":
 			c.VerificationWebhookURL = p.expand(kp, v, p.str(kp, v))
 			if c.VerificationWebhookURL != "" {
@@ -389,7 +419,7 @@ func (p *declParser) action(path string, n *yaml.Node) *vigil.ActionConfig {
 		}
 	})
 	if !ok {
-		return nil
+		return nil, nil
 	}
 	if !hasCode {
 		p.failf(path+".actionCode", n, "is required")
@@ -407,7 +437,11 @@ func (p *declParser) action(path string, n *yaml.Node) *vigil.ActionConfig {
 	if len(c.PromptToEnrollMethods) == 0 {
 		c.PromptToEnrollMethods = nil
 	}
-	return c
+	var rs []*vigil.Rule
+	if rulesNode != nil {
+		rs = p.rules(rulesPath, rulesNode, c.ActionCode)
+	}
+	return c, rs
 }
 
 // crossCheck records problems that span tenants: a repeated tenant ID, and
@@ -503,6 +537,8 @@ func methodNames() []string {
 type applyDeps struct {
 	Tenants    vigil.TenantService
 	Configs    vigil.ActionConfigService
+	Rules      vigil.RuleService
+	ValueLists vigil.ValueListService
 	KeyOverlap time.Duration
 	Now        func() time.Time
 	Rand       io.Reader
@@ -512,7 +548,9 @@ type applyDeps struct {
 // Apply makes the database match d: each declared tenant is created, or its
 // name and token lifetime updated; each declared secret becomes an active
 // key (a replaced one stays valid for KeyOverlap); each declared action
-// configuration is created or replaced. Nothing that d does not declare is
+// configuration and value list (by alias) is created or replaced, and so
+// is each declared rule (by
+// ruleId; the action's other rules are kept). Nothing that d does not declare is
 // touched, and applying d twice changes nothing the second time.
 func (d *Declaration) Apply(ctx context.Context, deps applyDeps) error {
 	for _, td := range d.Tenants {
@@ -582,6 +620,19 @@ func (td *TenantDecl) apply(ctx context.Context, deps applyDeps) error {
 	}
 
 	tctx := vigil.NewContextWithTenant(ctx, td.ID)
+	if len(td.ValueLists) > 0 && deps.ValueLists == nil {
+		return errors.New("value lists declared but no value list service")
+	}
+	for _, l := range td.ValueLists {
+		cp := *l
+		changed, err := deps.ValueLists.PutValueList(tctx, &cp)
+		if err != nil {
+			return fmt.Errorf("value list %s: %w", l.Alias, err)
+		}
+		if changed {
+			log.Info("config: value list applied", "alias", l.Alias)
+		}
+	}
 	for _, c := range td.Actions {
 		cp := *c // Upsert may fill in timestamps; keep the declaration pristine
 		changed, err := deps.Configs.UpsertActionConfig(tctx, &cp)
@@ -590,6 +641,19 @@ func (td *TenantDecl) apply(ctx context.Context, deps applyDeps) error {
 		}
 		if changed {
 			log.Info("config: action configuration applied", "action_code", c.ActionCode, "default_outcome", c.DefaultOutcome)
+		}
+	}
+	if len(td.Rules) > 0 && deps.Rules == nil {
+		return errors.New("rules declared but no rule service")
+	}
+	for _, r := range td.Rules {
+		cp := *r
+		changed, err := deps.Rules.PutRule(tctx, &cp)
+		if err != nil {
+			return fmt.Errorf("action %s: rule %s: %w", r.ActionCode, r.ID, err)
+		}
+		if changed {
+			log.Info("config: rule applied", "action_code", r.ActionCode, "rule_id", r.ID, "priority", r.Priority, "type", r.Type)
 		}
 	}
 	return nil

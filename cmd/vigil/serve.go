@@ -69,7 +69,7 @@ func runServe(ctx context.Context, args []string, e *runEnv) (err error) {
 
 	svc := newServices(db)
 	if err := decl.Apply(ctx, applyDeps{
-		Tenants: svc.tenants, Configs: svc.configs, KeyOverlap: cfg.KeyOverlap,
+		Tenants: svc.tenants, Configs: svc.configs, Rules: svc.rules, ValueLists: svc.valueLists, KeyOverlap: cfg.KeyOverlap,
 		Now: time.Now, Rand: e.rand, Logger: logger,
 	}); err != nil {
 		return err
@@ -177,6 +177,8 @@ type services struct {
 	authenticators *sqlstore.AuthenticatorService
 	actions        *sqlstore.ActionService
 	configs        *sqlstore.ActionConfigService
+	rules          *sqlstore.RuleService
+	valueLists     *sqlstore.ValueListService
 	signingKeys    *sqlstore.SigningKeyService
 }
 
@@ -188,6 +190,8 @@ func newServices(db *sqlstore.DB) *services {
 		authenticators: sqlstore.NewAuthenticatorService(db),
 		actions:        sqlstore.NewActionService(db),
 		configs:        sqlstore.NewActionConfigService(db),
+		rules:          sqlstore.NewRuleService(db, validateRules),
+		valueLists:     sqlstore.NewValueListService(db),
 		signingKeys:    sqlstore.NewSigningKeyService(db),
 	}
 }
@@ -221,6 +225,8 @@ func newAPIServer(db *sqlstore.DB, svc *services, publicURL string, separateMetr
 		Authenticators: svc.authenticators,
 		Actions:        svc.actions,
 		Configs:        svc.configs,
+		Rules:          svc.rules,
+		ValueLists:     svc.valueLists,
 		Tracker:        tracker,
 		Ready:          db.Ping,
 		Registry:       reg,

@@ -1,6 +1,7 @@
 // Package httpapi serves Vigil's HTTP surfaces: the Authsignal-compatible
-// Server API under /v1, and the operational endpoints /healthz, /readyz and
-// /metrics.
+// Server API under /v1, the Management API under /v1/management (action
+// configurations, rules and value lists; contract section 4), and the
+// operational endpoints /healthz, /readyz and /metrics.
 //
 // The wire format of the Server API is the one the official Authsignal
 // server SDKs expect (see the project's contract, server-api.md sections 0,
@@ -14,7 +15,9 @@
 // routing. Every request under /v1/ other than the /v1/management/ and
 // /v1/client/ subtrees (which belong to surfaces with their own credentials)
 // is answered with the contract's exact 401 unless it carries a valid Server
-// API secret, whatever its path or method.
+// API secret, whatever its path or method. Likewise every request under
+// /v1/management needs a valid Management API secret (a Server API secret
+// does not open it, nor a Management secret the Server API).
 //
 // /metrics is mounted on the same root handler as the API. It exposes only
 // request counts, latencies and decision counts (no tenant or user data), but

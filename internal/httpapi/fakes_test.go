@@ -566,6 +566,28 @@ func (s *fakeStore) UpsertActionConfig(ctx context.Context, c *vigil.ActionConfi
 	return true, nil
 }
 
+// UpdateActionConfig is a minimal read-modify-write under the lock.
+func (s *fakeStore) UpdateActionConfig(ctx context.Context, code string, fn func(*vigil.ActionConfig) error) (*vigil.ActionConfig, error) {
+	tid, err := vigil.RequireTenant(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old, ok := s.configs[tid+"/"+code]
+	if !ok {
+		return nil, vigil.Errorf(vigil.ENOTFOUND, "Action configuration not found.")
+	}
+	cc := *old
+	if err := fn(&cc); err != nil {
+		return nil, err
+	}
+	cc.UpdatedAt = s.now()
+	s.configs[tid+"/"+code] = &cc
+	out := cc
+	return &out, nil
+}
+
 func (s *fakeStore) DeleteActionConfig(ctx context.Context, code string) error {
 	tid, err := vigil.RequireTenant(ctx)
 	if err != nil {

@@ -271,17 +271,25 @@ func sanitizeMethod(m string) string {
 // the tenant goes into the request context; otherwise the request ends with
 // the contract's exact 401 before any routing happens.
 func (s *Server) requireServerSecret(next http.Handler) http.Handler {
+	return s.requireKey(vigil.KeyServer, `Basic realm="Vigil Server API"`, next)
+}
+
+// requireKey authenticates a request with Basic auth: an active API key of
+// the given kind as the user name and an empty password. It answers 401
+// with the contract's fixed body (and challenge as WWW-Authenticate)
+// otherwise, and serves next with the tenant in the context.
+func (s *Server) requireKey(kind vigil.KeyKind, challenge string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		secret, password, ok := r.BasicAuth()
 		if !ok || secret == "" || password != "" {
-			w.Header().Set("WWW-Authenticate", `Basic realm="Vigil Server API"`)
+			w.Header().Set("WWW-Authenticate", challenge)
 			s.writeError(w, r, errUnauthorized)
 			return
 		}
-		tenantID, err := s.auth.authenticate(r.Context(), s.tenants, vigil.KeyServer, secret)
+		tenantID, err := s.auth.authenticate(r.Context(), s.tenants, kind, secret)
 		if err != nil {
 			if vigil.ErrorCode(err) == vigil.EUNAUTHORIZED {
-				w.Header().Set("WWW-Authenticate", `Basic realm="Vigil Server API"`)
+				w.Header().Set("WWW-Authenticate", challenge)
 			}
 			s.writeError(w, r, err)
 			return

@@ -37,12 +37,16 @@ func (s *Server) routes() http.Handler {
 		s.mount(root, "GET /metrics", s.metricsHandler())
 	}
 
-	// Seams for surfaces with their own credentials: the Management API
-	// (management secret) and the Client API (browser token) will be mounted
-	// here. Until then they answer a JSON 404 without asking for the Server
-	// API secret.
-	s.route(root, "/v1/management", s.handleNotFound)
-	s.route(root, "/v1/management/", s.handleNotFound)
+	// The Management API (contract §4), authenticated with the Management
+	// API secret, before its own mux routes the request.
+	mgmt := http.NewServeMux()
+	s.managementRoutes(mgmt)
+	managementAPI := s.requireManagementSecret(s.requireJSONBody(s.dispatch(mgmt)))
+	s.mount(root, "/v1/management", managementAPI)
+	s.mount(root, "/v1/management/", managementAPI)
+
+	// Seam for the Client API (browser token): until it is mounted here it
+	// answers a JSON 404 without asking for the Server API secret.
 	s.route(root, "/v1/client", s.handleNotFound)
 	s.route(root, "/v1/client/", s.handleNotFound)
 

@@ -56,6 +56,8 @@ type Deps struct {
 	Authenticators vigil.AuthenticatorService
 	Actions        vigil.ActionService
 	Configs        vigil.ActionConfigService
+	Rules          vigil.RuleService
+	ValueLists     vigil.ValueListService
 	Tracker        vigil.ActionTracker
 
 	// Ready reports whether the server can serve traffic (typically a
@@ -74,7 +76,8 @@ type Deps struct {
 	Now func() time.Time
 }
 
-// Server serves the Server API and the operational endpoints. It is safe for
+// Server serves the Server API, the Management API and the operational
+// endpoints. It is safe for
 // concurrent use.
 type Server struct {
 	cfg       Config
@@ -85,6 +88,8 @@ type Server struct {
 	authenticators vigil.AuthenticatorService
 	actions        vigil.ActionService
 	configs        vigil.ActionConfigService
+	rules          vigil.RuleService
+	valueLists     vigil.ValueListService
 	tracker        vigil.ActionTracker
 	ready          func(ctx context.Context) error
 
@@ -110,6 +115,8 @@ func NewServer(cfg Config, deps Deps) (*Server, error) {
 		{"Authenticators", deps.Authenticators == nil},
 		{"Actions", deps.Actions == nil},
 		{"Configs", deps.Configs == nil},
+		{"Rules", deps.Rules == nil},
+		{"ValueLists", deps.ValueLists == nil},
 		{"Tracker", deps.Tracker == nil},
 	} {
 		if d.nil_ {
@@ -135,6 +142,8 @@ func NewServer(cfg Config, deps Deps) (*Server, error) {
 		authenticators: deps.Authenticators,
 		actions:        deps.Actions,
 		configs:        deps.Configs,
+		rules:          deps.Rules,
+		valueLists:     deps.ValueLists,
 		tracker:        deps.Tracker,
 		ready:          deps.Ready,
 		registry:       deps.Registry,

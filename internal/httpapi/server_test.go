@@ -91,6 +91,8 @@ func newTestEnv(t *testing.T, cfg Config) *testEnv {
 		Authenticators: env.store,
 		Actions:        env.store,
 		Configs:        env.store,
+		Rules:          noRules{},
+		ValueLists:     noValueLists{},
 		Tracker:        env.tracker,
 		Ready:          func(ctx context.Context) error { return env.readyErr },
 		Registry:       env.registry,
@@ -223,7 +225,7 @@ func TestNewServer(t *testing.T) {
 		env := newTestEnv(t, Config{})
 		_, err := NewServer(Config{PublicURL: "auth.example.com"}, Deps{
 			Tenants: env.tenants, Users: env.store, Authenticators: env.store,
-			Actions: env.store, Configs: env.store, Tracker: env.tracker,
+			Actions: env.store, Configs: env.store, Rules: noRules{}, ValueLists: noValueLists{}, Tracker: env.tracker,
 		})
 		if err == nil {
 			t.Fatal("NewServer(relative PublicURL) succeeded, want an error")
@@ -233,7 +235,7 @@ func TestNewServer(t *testing.T) {
 		env := newTestEnv(t, Config{})
 		_, err := NewServer(Config{}, Deps{
 			Tenants: env.tenants, Users: env.store, Authenticators: env.store,
-			Actions: env.store, Configs: env.store, Tracker: env.tracker, Registry: env.registry,
+			Actions: env.store, Configs: env.store, Rules: noRules{}, ValueLists: noValueLists{}, Tracker: env.tracker, Registry: env.registry,
 		})
 		if err == nil {
 			t.Fatal("second NewServer on one registry succeeded, want a duplicate registration error")
@@ -381,8 +383,14 @@ func TestRouting(t *testing.T) {
 		wantError(t, env.do(request{method: "GET", path: "/nope"}), http.StatusNotFound, vigil.ENOTFOUND)
 	})
 	t.Run("ManagementAndClientSeams", func(t *testing.T) {
-		// Not behind the Server API secret: their own surfaces come later.
-		for _, p := range []string{"/v1/management/action-configurations", "/v1/management", "/v1/client/user-authenticators", "/v1/client"} {
+		// The Management API asks for its own secret, the Server API's
+		// does not open it; the Client API seam is not behind the Server
+		// API secret.
+		for _, p := range []string{"/v1/management/action-configurations", "/v1/management", "/v1/management/nope"} {
+			wantError(t, env.do(request{method: "GET", path: p}), http.StatusUnauthorized, vigil.EUNAUTHORIZED)
+			wantError(t, env.do(request{method: "GET", path: p, secret: testSecret}), http.StatusUnauthorized, vigil.EUNAUTHORIZED)
+		}
+		for _, p := range []string{"/v1/client/user-authenticators", "/v1/client"} {
 			wantError(t, env.do(request{method: "GET", path: p}), http.StatusNotFound, vigil.ENOTFOUND)
 		}
 	})
@@ -627,7 +635,7 @@ func TestOps(t *testing.T) {
 	t.Run("NilReady", func(t *testing.T) {
 		srv, err := NewServer(Config{}, Deps{
 			Tenants: env.tenants, Users: env.store, Authenticators: env.store,
-			Actions: env.store, Configs: env.store, Tracker: env.tracker,
+			Actions: env.store, Configs: env.store, Rules: noRules{}, ValueLists: noValueLists{}, Tracker: env.tracker,
 		})
 		if err != nil {
 			t.Fatal(err)

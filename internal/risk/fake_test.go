@@ -284,6 +284,27 @@ func (m *memDB) UpsertActionConfig(ctx context.Context, c *vigil.ActionConfig) (
 	return true, nil
 }
 
+// UpdateActionConfig is a minimal read-modify-write under the lock.
+func (m *memDB) UpdateActionConfig(ctx context.Context, code string, fn func(*vigil.ActionConfig) error) (*vigil.ActionConfig, error) {
+	tenantID, err := vigil.RequireTenant(ctx)
+	if err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	old := m.configs[tenantID][code]
+	if old == nil {
+		return nil, notFound()
+	}
+	cc := *old
+	if err := fn(&cc); err != nil {
+		return nil, err
+	}
+	m.configs[tenantID][code] = &cc
+	out := cc
+	return &out, nil
+}
+
 func (m *memDB) DeleteActionConfig(ctx context.Context, code string) error {
 	tenantID, err := vigil.RequireTenant(ctx)
 	if err != nil {

@@ -17,6 +17,7 @@ type ActionConfigService struct {
 	db *DB
 
 	find, findAll, insert, insertIfAbsent, update, del string
+	findForUpdate, replace                             string
 }
 
 const actionConfigCols = `tenant_id, action_code, default_outcome, verification_methods, prompt_to_enroll_methods,
@@ -43,7 +44,23 @@ func NewActionConfigService(db *DB) *ActionConfigService {
 				OR prompt_to_enroll_methods IS DISTINCT FROM ? OR default_verification_method IS DISTINCT FROM ?
 				OR messaging_templates IS DISTINCT FROM ? OR verification_webhook_url IS DISTINCT FROM ?)`),
 		del: r(`DELETE FROM action_configs WHERE tenant_id = ? AND action_code = ?`),
+		findForUpdate: r(`SELECT ` + actionConfigCols + ` FROM action_configs WHERE tenant_id = ? AND action_code = ?` +
+			db.forUpdate()),
+		replace: r(`UPDATE action_configs SET default_outcome = ?, verification_methods = ?,
+			prompt_to_enroll_methods = ?, default_verification_method = ?, messaging_templates = ?,
+			verification_webhook_url = ?, updated_at = ?
+			WHERE tenant_id = ? AND action_code = ?`),
 	}
+}
+
+// forUpdate is the suffix that locks the rows a read-modify-write reads:
+// PostgreSQL may run several write transactions at once; SQLite has one
+// writer, so it needs none.
+func (db *DB) forUpdate() string {
+	if db.dialect.name == "postgres" {
+		return " FOR UPDATE"
+	}
+	return ""
 }
 
 func scanActionConfig(s interface{ Scan(...any) error }) (*vigil.ActionConfig, error) {
@@ -228,7 +245,48 @@ func (s *ActionConfigService) UpsertActionConfig(ctx context.Context, c *vigil.A
 	return changed, nil
 }
 
-// DeleteActionConfig removes a configuration. ENOTFOUND if none.
+// UpdateActionConfig reads a configuration, lets fn change it and stores
+// the result in one transaction (the row is locked on PostgreSQL), and
+// returns the stored configuration. ENOTFOUND if none; fn's error as is;
+// EINVALID if the result is malformed.
+func (s *ActionConfigService) UpdateActionConfig(ctx context.Context, code string, fn func(*vigil.ActionConfig) error) (*vigil.ActionConfig, error) {
+	tenantID, err := vigil.RequireTenant(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out *vigil.ActionConfig
+	err = s.db.write(ctx, func(tx *Tx) error {
+		out = nil
+		c, err := scanActionConfig(tx.queryRow(s.findForUpdate, tenantID, code))
+		if err != nil {
+			return noRows("find action config", err, "Action configuration not found.")
+		}
+		if err := fn(c); err != nil {
+			return clean(err)
+		}
+		c.TenantID, c.ActionCode = tenantID, code
+		row, err := encodeActionConfig(c)
+		if err != nil {
+			return clean(err)
+		}
+		now := tx.now
+		tx.changedConfig()
+		if _, err := tx.exec(s.replace, row.outcome, row.methods, row.prompt, row.defMethod, row.templates, row.webhook,
+			micros(now), tenantID, code); err != nil {
+			return fmt.Errorf("update action config: %w", err)
+		}
+		c.UpdatedAt = fromMicros(micros(now))
+		out = c
+		return nil
+	})
+	if err != nil {
+		return nil, unclean(err)
+	}
+	return out, nil
+}
+
+// DeleteActionConfig removes a configuration and, through the foreign key,
+// its rules. ENOTFOUND if none.
 func (s *ActionConfigService) DeleteActionConfig(ctx context.Context, code string) error {
 	tenantID, err := vigil.RequireTenant(ctx)
 	if err != nil {
