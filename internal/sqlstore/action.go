@@ -276,7 +276,13 @@ func (s *ActionService) CreateAction(ctx context.Context, a *vigil.Action, newCo
 		created = true
 		return nil
 	}
-	op, err := s.db.enqueueOp(ctx, &writeOp{fn: fn, ins: &actionInsert{id: id, args: args, setTimes: setTimes}})
+	ins := &actionInsert{id: id, args: args, setTimes: setTimes}
+	if cfg == nil {
+		// Once its row is in (with its user and last-action time, which
+		// the writer's statement takes care of), the op is done.
+		ins.finish = func() { existing, created = nil, true }
+	}
+	op, err := s.db.enqueueOp(ctx, &writeOp{fn: fn, ins: ins})
 	if err == nil {
 		err = op.wait(ctx)
 	}
@@ -404,16 +410,18 @@ func (s *ActionService) ConsumeValidation(ctx context.Context, userID, code, ide
 	var out *vigil.Action
 	var consumed bool
 	ref := &actionRef{tenantID, userID, code, idempotencyKey}
+	claim := func(a *vigil.Action, ok, found bool) error {
+		if !found {
+			return clean(vigil.Errorf(vigil.ENOTFOUND, "Action not found."))
+		}
+		out, consumed = a, ok
+		return nil
+	}
 	fn := func(tx *Tx) error {
 		out, consumed = nil, false
 		if tx.preConsumed != nil {
 			// The writer ran this batch's consumes together.
-			a, ok, found := tx.claimConsumed(ref)
-			if !found {
-				return clean(vigil.Errorf(vigil.ENOTFOUND, "Action not found."))
-			}
-			out, consumed = a, ok
-			return nil
+			return claim(tx.claimConsumed(ref))
 		}
 		a, err := scanAction(tx.queryRow(s.consume, micros(tx.now), tenantID, userID, code, idempotencyKey))
 		if err == nil {
@@ -429,7 +437,7 @@ func (s *ActionService) ConsumeValidation(ctx context.Context, userID, code, ide
 		out = a
 		return nil
 	}
-	op, err := s.db.enqueueOp(ctx, &writeOp{fn: fn, cons: ref})
+	op, err := s.db.enqueueOp(ctx, &writeOp{fn: fn, cons: ref, claim: claim})
 	if err == nil {
 		err = op.wait(ctx)
 	}

@@ -1,6 +1,8 @@
 package sqlstore
 
 import (
+	"context"
+	"database/sql"
 	"fmt"
 	"strings"
 	"time"
@@ -15,15 +17,30 @@ type actionInsert struct {
 	args []any // set by the op's setTimes before each run
 	// setTimes stamps the row with the time the batch runs it.
 	setTimes func(now time.Time)
+	// finish, when not nil, says the op writes nothing but its row, its
+	// user if absent and its configuration's last-action time: the writer
+	// may then insert the row in a statement of its own (commitAlone) and, if it went
+	// in, call finish (which sets the op's outputs) instead of running fn.
+	finish func()
+}
+
+// coalescedKey names one cached coalesced statement.
+type coalescedKey struct {
+	n       int  // rows
+	advance bool // with the configurations' last-action times (insert only)
 }
 
 // coalescedInsertSQL returns the PostgreSQL statement that inserts n action
 // rows (skipping taken idempotency keys), creates their users if absent,
-// and returns the IDs of the rows inserted. Statements are cached by n.
-func (db *DB) coalescedInsertSQL(n int) string {
+// and returns the IDs of the rows inserted. With advance it also advances
+// last_action_created_at of each configuration it inserted rows for, so
+// that the statement alone is a whole batch of CreateAction (see
+// insertActionsAlone). Statements are cached by n and advance.
+func (db *DB) coalescedInsertSQL(n int, advance bool) string {
 	db.coalesceMu.Lock()
 	defer db.coalesceMu.Unlock()
-	if q, ok := db.coalesced[n]; ok {
+	key := coalescedKey{n, advance}
+	if q, ok := db.coalesced[key]; ok {
 		return q
 	}
 	var b strings.Builder
@@ -44,15 +61,76 @@ func (db *DB) coalescedInsertSQL(n int) string {
 		b.WriteByte(')')
 	}
 	b.WriteString(` ON CONFLICT (tenant_id, idempotency_key) DO NOTHING
-		RETURNING id, tenant_id, user_id, created_at),
+		RETURNING id, tenant_id, user_id, action_code, created_at),
 		u AS (INSERT INTO users (tenant_id, id, created_at, updated_at)
 			SELECT DISTINCT ON (tenant_id, user_id) tenant_id, user_id, created_at, created_at FROM ins
 			ORDER BY tenant_id, user_id
-			ON CONFLICT (tenant_id, id) DO NOTHING)
+			ON CONFLICT (tenant_id, id) DO NOTHING)`)
+	if advance {
+		// lk locks the configurations to advance in key order (a locking
+		// clause applies after ORDER BY), and adv updates only rows lk
+		// returned, hence already locked: concurrent writers therefore
+		// take configuration locks in one order and cannot deadlock on
+		// them (applyAdvances keeps the same order). lk rechecks its
+		// condition on the locked row version, so a configuration another
+		// writer advanced past this batch is neither locked nor updated.
+		b.WriteString(`,
+		lk AS (SELECT c.tenant_id, c.action_code, x.at FROM action_configs AS c
+			JOIN (SELECT tenant_id, action_code, MAX(created_at) AS at FROM ins
+				GROUP BY tenant_id, action_code) AS x
+			ON c.tenant_id = x.tenant_id AND c.action_code = x.action_code
+			WHERE c.last_action_created_at IS NULL OR c.last_action_created_at < x.at
+			ORDER BY c.tenant_id, c.action_code
+			FOR NO KEY UPDATE OF c),
+		adv AS (UPDATE action_configs AS c SET last_action_created_at = lk.at FROM lk
+			WHERE c.tenant_id = lk.tenant_id AND c.action_code = lk.action_code)`)
+	}
+	b.WriteString(`
 		SELECT id FROM ins`)
 	q := b.String()
-	db.coalesced[n] = q
+	db.coalesced[key] = q
 	return q
+}
+
+// insertActions runs the coalesced insert of ins on q (the batch's
+// transaction, or the write pool for a statement of its own), stamping the
+// rows with now, and returns the IDs of the rows that went in.
+func (db *DB) insertActions(ctx context.Context, q querier, ins []*actionInsert, advance bool) (map[string]bool, error) {
+	now := db.now()
+	args := make([]any, 0, len(ins)*actionColCount)
+	for _, in := range ins {
+		in.setTimes(now)
+		args = append(args, in.args...)
+	}
+	rows, err := q.QueryContext(ctx, db.coalescedInsertSQL(len(ins), advance), args...)
+	if err != nil {
+		return nil, fmt.Errorf("insert actions: %w", err)
+	}
+	defer rows.Close()
+	inserted := make(map[string]bool, len(ins))
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("insert actions: %w", err)
+		}
+		inserted[id] = true
+	}
+	// In autocommit mode the statement's commit is over only once the
+	// driver has read past its last row: an error there (the commit's
+	// included) shows in Err or Close.
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("insert actions: %w", err)
+	}
+	if err := rows.Close(); err != nil {
+		return nil, fmt.Errorf("insert actions: %w", err)
+	}
+	return inserted, nil
+}
+
+// querier is what insertActions and consumeActions need of a *sql.Tx or
+// *sql.DB.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 }
 
 // preInsertActions inserts the action rows of every op of a PostgreSQL
@@ -69,28 +147,11 @@ func (t *Tx) preInsertActions(ops []*writeOp) error {
 	if len(ins) < 2 {
 		return nil
 	}
-	now := t.db.now()
-	args := make([]any, 0, len(ins)*actionColCount)
-	for _, in := range ins {
-		in.setTimes(now)
-		args = append(args, in.args...)
-	}
-	rows, err := t.query(t.db.coalescedInsertSQL(len(ins)), args...)
+	inserted, err := t.db.insertActions(t.ctx, t.tx, ins, false)
 	if err != nil {
-		return fmt.Errorf("insert actions: %w", err)
+		return err
 	}
-	defer rows.Close()
-	t.preInserted = make(map[string]bool, len(ins))
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return fmt.Errorf("insert actions: %w", err)
-		}
-		t.preInserted[id] = true
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("insert actions: %w", err)
-	}
+	t.preInserted = inserted
 	return nil
 }
 
@@ -157,29 +218,46 @@ func (t *Tx) preConsumeActions(ops []*writeOp) error {
 	if len(refs) < 2 {
 		return nil
 	}
+	found, err := t.db.consumeActions(t.ctx, t.tx, refs)
+	if err != nil {
+		return err
+	}
+	t.preConsumed = found
+	return nil
+}
+
+// consumeActions runs the coalesced consume of refs on q (the batch's
+// transaction, or the write pool for a statement of its own) and returns
+// the actions found, keyed by reference.
+func (db *DB) consumeActions(ctx context.Context, q querier, refs []*actionRef) (map[actionRef]*consumeResult, error) {
 	args := make([]any, 0, 1+4*len(refs))
-	args = append(args, micros(t.db.now()))
+	args = append(args, micros(db.now()))
 	for _, r := range refs {
 		args = append(args, r.tenantID, r.userID, r.code, r.key)
 	}
-	rows, err := t.query(t.db.coalescedConsumeSQL(len(refs)), args...)
+	rows, err := q.QueryContext(ctx, db.coalescedConsumeSQL(len(refs)), args...)
 	if err != nil {
-		return fmt.Errorf("consume validations: %w", err)
+		return nil, fmt.Errorf("consume validations: %w", err)
 	}
 	defer rows.Close()
-	t.preConsumed = make(map[actionRef]*consumeResult, len(refs))
+	found := make(map[actionRef]*consumeResult, len(refs))
 	for rows.Next() {
 		var consumed bool
 		a, err := scanAction(prefixScanner{rows, &consumed})
 		if err != nil {
-			return fmt.Errorf("consume validations: %w", err)
+			return nil, fmt.Errorf("consume validations: %w", err)
 		}
-		t.preConsumed[actionRef{a.TenantID, a.UserID, a.Code, a.IdempotencyKey}] = &consumeResult{a, consumed}
+		found[actionRef{a.TenantID, a.UserID, a.Code, a.IdempotencyKey}] = &consumeResult{a, consumed}
 	}
+	// As in insertActions: the end of the rows covers an autocommit's
+	// commit.
 	if err := rows.Err(); err != nil {
-		return fmt.Errorf("consume validations: %w", err)
+		return nil, fmt.Errorf("consume validations: %w", err)
 	}
-	return nil
+	if err := rows.Close(); err != nil {
+		return nil, fmt.Errorf("consume validations: %w", err)
+	}
+	return found, nil
 }
 
 // claimConsumed returns what preConsumeActions found for r: the action,
@@ -187,7 +265,11 @@ func (t *Tx) preConsumeActions(ops []*writeOp) error {
 // the same action, only the first gets consumed=true. found is false when
 // the action does not exist.
 func (t *Tx) claimConsumed(r *actionRef) (a *vigil.Action, consumed, found bool) {
-	res, ok := t.preConsumed[*r]
+	return claimConsumed(t.preConsumed, r)
+}
+
+func claimConsumed(m map[actionRef]*consumeResult, r *actionRef) (a *vigil.Action, consumed, found bool) {
+	res, ok := m[*r]
 	if !ok {
 		return nil, false, false
 	}

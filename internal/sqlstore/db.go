@@ -28,15 +28,19 @@ const (
 )
 
 // defaultPostgresWriters is the number of group-commit writers on
-// PostgreSQL when Options.Writers is 0. Measured with
-// BenchmarkCreateActionWriters (2 cores shared with the server, 64
-// clients): 1 writer 13.5k ops/s, 2 writers 15.6k, 4 13.3k, 8 7.3k (more
-// writers make smaller batches, and a batch's statements cost more than
-// its fsync). End to end (vigil-bench track, 64 connections, PostgreSQL on
-// the same 2 cores) 1 and 2 writers measured the same within noise
-// (4.2-4.5k and 4.0-4.3k req/s), so 2 stays: it also hides network latency
-// to a remote server.
-const defaultPostgresWriters = 2
+// PostgreSQL when Options.Writers is 0. With four round trips per batch
+// (BEGIN, insert, advance, COMMIT), 1 and 2 writers measured the same end
+// to end (vigil-bench track, 64 connections, PostgreSQL on the same 2
+// cores: 4.2-4.5k and 4.0-4.3k req/s). Since most batches are one
+// autocommit statement (see commitAlone), a second writer mostly splits
+// batches in two, each with its own commit and statement to run: on the
+// same machine (loaded by other work, interleaved runs) one-statement
+// batches made 2.6-5.8k req/s with 2 writers, no better than the
+// four-round-trip ones (3.3-5.8k), and 4.0-4.9k (p99 30-40 ms) with 1
+// writer against 3.5-4.3k (p99 30-68 ms) for the four-round-trip ones.
+// Options.Writers can raise it, e.g. to hide the latency of a remote
+// server.
+const defaultPostgresWriters = 1
 
 // maxBatch caps how many queued writes one group commit takes.
 const maxBatch = 256
@@ -54,7 +58,8 @@ type Options struct {
 	Now func() time.Time
 
 	// Writers is the number of concurrent group-commit writers on
-	// PostgreSQL, each with its own connection; 0 means 2. SQLite always
+	// PostgreSQL, each with its own connection; 0 means 1 (see
+	// defaultPostgresWriters). SQLite always
 	// has exactly one writer.
 	Writers int
 
@@ -77,9 +82,9 @@ type DB struct {
 	stmts     *stmtCache    // SQLite: prepared statements on the writer connection; nil on PostgreSQL (pgx caches its own)
 	readStmts *stmtCache    // SQLite: prepared statements on the read pool; nil on PostgreSQL
 
-	coalesceMu       sync.Mutex     // guards coalesced and coalescedConsume
-	coalesced        map[int]string // PostgreSQL: coalesced action inserts by row count
-	coalescedConsume map[int]string // PostgreSQL: coalesced validation consumes by row count
+	coalesceMu       sync.Mutex              // guards coalesced and coalescedConsume
+	coalesced        map[coalescedKey]string // PostgreSQL: coalesced action inserts by row count and kind
+	coalescedConsume map[int]string          // PostgreSQL: coalesced validation consumes by row count
 
 	queue   chan *writeOp
 	writers sync.WaitGroup
@@ -189,7 +194,7 @@ func Open(ctx context.Context, rawURL string, opts Options) (*DB, error) {
 		now:    opts.Now,
 		queue:  make(chan *writeOp, 4*maxBatch),
 
-		coalesced:        make(map[int]string),
+		coalesced:        make(map[coalescedKey]string),
 		coalescedConsume: make(map[int]string),
 	}
 	if db.logger == nil {

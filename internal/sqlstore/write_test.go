@@ -1,0 +1,145 @@
+package sqlstore
+
+import (
+	"bytes"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	vigil "github.com/vigil-auth/vigil"
+)
+
+// TestBatchedCreateActionFailure queues plain CreateActions into one group
+// commit together with one that violates the actions primary key (its ID
+// is taken). On PostgreSQL the batch's inserts are first tried as one
+// statement of their own (commitAlone), which the bad row makes fail as a
+// whole; the test checks what callers then see: every good op committed
+// (row, new user, configuration's last-action time), the bad op got its
+// own error, and nothing of the bad op (its row, its new user) persists.
+func TestBatchedCreateActionFailure(t *testing.T) {
+	for _, d := range testDialects(t) {
+		t.Run(d.name, func(t *testing.T) {
+			var logs syncBuffer
+			logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+			db := d.open(t, Options{Writers: 1, Logger: logger})
+			ctx := mustTenant(t, db, "t")
+			s := NewActionService(db)
+			cs := NewActionConfigService(db)
+			if err := cs.CreateActionConfig(ctx, &vigil.ActionConfig{ActionCode: "signIn", DefaultOutcome: vigil.OutcomeAllow}); err != nil {
+				t.Fatal(err)
+			}
+			taken := newAction("owner", "signIn", "k-owner", "h")
+			taken.ID = "taken-id"
+			if _, _, err := s.CreateAction(ctx, taken, nil); err != nil {
+				t.Fatal(err)
+			}
+
+			// Hold the writer so that every call below lands in one batch.
+			release := make(chan struct{})
+			started := make(chan struct{})
+			blocker, err := db.enqueue(ctx, func(tx *Tx) error {
+				close(started)
+				<-release
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			<-started
+			type call struct {
+				a       *vigil.Action
+				bad     bool
+				created bool
+				err     error
+			}
+			var calls []*call
+			for i := range 6 {
+				a := newAction(fmt.Sprintf("good-%d", i), "signIn", fmt.Sprintf("k-good-%d", i), "h")
+				calls = append(calls, &call{a: a})
+				if i == 2 {
+					bad := newAction("ghost", "signIn", "k-bad", "h")
+					bad.ID = "taken-id"
+					calls = append(calls, &call{a: bad, bad: true})
+				}
+			}
+			var wg sync.WaitGroup
+			for _, c := range calls {
+				wg.Go(func() { _, c.created, c.err = s.CreateAction(ctx, c.a, nil) })
+			}
+			for len(db.queue) < len(calls) {
+				time.Sleep(time.Millisecond)
+			}
+			close(release)
+			wg.Wait()
+			if err := blocker.wait(ctx); err != nil {
+				t.Fatal(err)
+			}
+
+			users := NewUserService(db)
+			var latest time.Time
+			for _, c := range calls {
+				what := fmt.Sprintf("CreateAction(%s)", c.a.IdempotencyKey)
+				if c.bad {
+					if c.err == nil {
+						t.Errorf("%s with a taken ID succeeded (created=%v), want an error", what, c.created)
+					}
+					if _, err := s.FindActionByKey(ctx, "k-bad"); err == nil {
+						t.Errorf("the failed op's action was stored")
+					}
+					_, err := users.FindUserByID(ctx, "ghost")
+					wantCode(t, "the failed op's user", err, vigil.ENOTFOUND)
+					continue
+				}
+				if c.err != nil || !c.created {
+					t.Errorf("%s = created %v, %v; want created", what, c.created, c.err)
+					continue
+				}
+				got, err := s.FindAction(ctx, c.a.UserID, "signIn", c.a.IdempotencyKey)
+				if err != nil || got.ID != c.a.ID || !got.CreatedAt.Equal(c.a.CreatedAt) {
+					t.Errorf("%s stored %+v, %v; want the created action", what, got, err)
+				}
+				if _, err := users.FindUserByID(ctx, c.a.UserID); err != nil {
+					t.Errorf("%s: user: %v", what, err)
+				}
+				if c.a.CreatedAt.After(latest) {
+					latest = c.a.CreatedAt
+				}
+			}
+			if a, err := s.FindActionByKey(ctx, "k-owner"); err != nil || a.UserID != "owner" {
+				t.Errorf("the action whose ID was reused: %+v, %v", a, err)
+			}
+			if d.name == DialectPostgres && !strings.Contains(logs.String(), "action insert alone failed") {
+				t.Errorf("the batch's one-statement insert did not fail; the test no longer exercises that path:\n%s", logs.String())
+			}
+			cfg, err := cs.FindActionConfig(ctx, "signIn")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !cfg.LastActionCreatedAt.Equal(latest) {
+				t.Errorf("LastActionCreatedAt = %v, want %v (the latest action's)", cfg.LastActionCreatedAt, latest)
+			}
+		})
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the writer goroutine's logging and
+// the test's reading.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
