@@ -36,7 +36,7 @@ wait_ready() { # url
 }
 
 reset_pg() { # empties the benchmark database named by $pg_url
-	psql "$pg_url" -qc 'DROP SCHEMA public CASCADE; CREATE SCHEMA public' >/dev/null
+	PGOPTIONS='-c client_min_messages=warning' psql "$pg_url" -qc 'DROP SCHEMA public CASCADE; CREATE SCHEMA public' >/dev/null
 }
 
 machine() {
