@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -161,5 +162,32 @@ func wantCode(t testing.TB, what string, err error, want string) {
 	t.Helper()
 	if got := vigil.ErrorCode(err); got != want {
 		t.Errorf("%s error = %v (code %q), want code %q", what, err, got, want)
+	}
+}
+
+// holdWriter occupies the group-commit writer until the returned release
+// is called, so that the writes queued meanwhile land in one batch. release
+// lets the writer go and waits for the holding op's batch to commit. The
+// holding op may run more than once (PostgreSQL replays a failed batch op by
+// op), so it signals only once.
+func holdWriter(t *testing.T, ctx context.Context, db *DB) (release func()) {
+	t.Helper()
+	started, unblock := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	blocker, err := db.enqueue(ctx, func(tx *Tx) error {
+		once.Do(func() { close(started) })
+		<-unblock
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-started
+	return func() {
+		t.Helper()
+		close(unblock)
+		if err := blocker.wait(ctx); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

@@ -1042,17 +1042,7 @@ func testConsumeBatched(t *testing.T, open opener) {
 	}
 
 	// Hold the writer so that every call below lands in one batch.
-	release := make(chan struct{})
-	started := make(chan struct{})
-	blocker, err := db.enqueue(ctx, func(tx *Tx) error {
-		close(started)
-		<-release
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	<-started
+	release := holdWriter(t, ctx, db)
 	type call struct {
 		user, key string
 		a         *vigil.Action
@@ -1073,11 +1063,8 @@ func testConsumeBatched(t *testing.T, open opener) {
 	for len(db.queue) < len(calls) {
 		time.Sleep(time.Millisecond)
 	}
-	close(release)
+	release()
 	wg.Wait()
-	if err := blocker.wait(ctx); err != nil {
-		t.Fatal(err)
-	}
 
 	k1 := 0
 	for _, c := range calls {
@@ -1162,17 +1149,7 @@ func testBatchIsolation(t *testing.T, open opener) {
 	insertFixed := db.rebind(`INSERT INTO users (tenant_id, id, created_at, updated_at) VALUES (?, ?, ?, ?)`)
 
 	// Hold the writer so that everything below lands in one batch.
-	release := make(chan struct{})
-	started := make(chan struct{})
-	blocker, err := db.enqueue(ctx, func(tx *Tx) error {
-		close(started)
-		<-release
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	<-started
+	release := holdWriter(t, ctx, db)
 	var ops []*writeOp
 	want := map[int]bool{} // op index -> should succeed
 	for i := range 20 {
@@ -1197,10 +1174,7 @@ func testBatchIsolation(t *testing.T, open opener) {
 		}
 		ops = append(ops, op)
 	}
-	close(release)
-	if err := blocker.wait(ctx); err != nil {
-		t.Fatal(err)
-	}
+	release()
 	users := NewUserService(db)
 	for i, op := range ops {
 		err := op.wait(ctx)

@@ -38,17 +38,7 @@ func TestBatchedCreateActionFailure(t *testing.T) {
 			}
 
 			// Hold the writer so that every call below lands in one batch.
-			release := make(chan struct{})
-			started := make(chan struct{})
-			blocker, err := db.enqueue(ctx, func(tx *Tx) error {
-				close(started)
-				<-release
-				return nil
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			<-started
+			release := holdWriter(t, ctx, db)
 			type call struct {
 				a       *vigil.Action
 				bad     bool
@@ -72,11 +62,8 @@ func TestBatchedCreateActionFailure(t *testing.T) {
 			for len(db.queue) < len(calls) {
 				time.Sleep(time.Millisecond)
 			}
-			close(release)
+			release()
 			wg.Wait()
-			if err := blocker.wait(ctx); err != nil {
-				t.Fatal(err)
-			}
 
 			users := NewUserService(db)
 			var latest time.Time
