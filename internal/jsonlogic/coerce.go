@@ -174,7 +174,6 @@ func decimalPrefix(s string) int {
 	if strings.HasPrefix(s[i:], "Infinity") {
 		return i + len("Infinity")
 	}
-	start := i
 	digits := 0
 	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
 		i++
@@ -193,7 +192,6 @@ func decimalPrefix(s string) int {
 		}
 	}
 	if digits == 0 {
-		_ = start
 		return 0
 	}
 	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {

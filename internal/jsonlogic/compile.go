@@ -583,7 +583,10 @@ func varPath(x any) (path string, whole bool, ok bool) {
 	case string:
 		return t, t == "", true
 	case json.Number:
-		v, _ := FromGo(t)
+		v, err := FromGo(t)
+		if err != nil {
+			return "", false, false
+		}
 		return toString(v), false, true
 	case bool:
 		return strconv.FormatBool(t), false, true

@@ -202,7 +202,10 @@ func (s *ValueListService) PutValueList(ctx context.Context, l *vigil.ValueList)
 		case err != nil:
 			return fmt.Errorf("find value list: %w", err)
 		}
-		oldArgs, _ := valueListArgs(old)
+		oldArgs, err := valueListArgs(old)
+		if err != nil {
+			return fmt.Errorf("stored value list %q: %w", old.Alias, err)
+		}
 		same := true
 		for i := range args {
 			if args[i] != oldArgs[i] {
