@@ -57,7 +57,11 @@ func newFixture(t testing.TB, eval risk.Evaluator) *fixture {
 	}
 	counting := evalFunc(func(ctx context.Context, cfg *vigil.ActionConfig, in *risk.Input) (*vigil.Decision, error) {
 		f.evals.Add(1)
-		return eval.Evaluate(ctx, cfg, in)
+		ev, err := eval.Evaluate(ctx, cfg, in)
+		if err != nil {
+			return nil, err
+		}
+		return ev.Decision, nil
 	})
 	f.svc = risk.New(risk.Config{PublicURL: publicURL + "/"}, risk.Deps{
 		Actions:        f.db,
@@ -74,8 +78,12 @@ func newFixture(t testing.TB, eval risk.Evaluator) *fixture {
 
 type evalFunc func(context.Context, *vigil.ActionConfig, *risk.Input) (*vigil.Decision, error)
 
-func (e evalFunc) Evaluate(ctx context.Context, cfg *vigil.ActionConfig, in *risk.Input) (*vigil.Decision, error) {
-	return e(ctx, cfg, in)
+func (e evalFunc) Evaluate(ctx context.Context, cfg *vigil.ActionConfig, in *risk.Input) (*risk.Evaluation, error) {
+	dec, err := e(ctx, cfg, in)
+	if err != nil {
+		return nil, err
+	}
+	return &risk.Evaluation{Decision: dec}, nil
 }
 
 var (
@@ -571,10 +579,11 @@ func TestEvaluatorSeam(t *testing.T) {
 func TestDefaultEvaluator(t *testing.T) {
 	cfg := &vigil.ActionConfig{DefaultOutcome: vigil.OutcomeReview, VerificationMethods: []vm{vigil.MethodSMS},
 		DefaultVerificationMethod: vigil.MethodSMS, PromptToEnrollMethods: []vm{vigil.MethodPasskey}}
-	got, err := risk.DefaultEvaluator{}.Evaluate(ctxA, cfg, &risk.Input{})
+	ev, err := risk.DefaultEvaluator{}.Evaluate(ctxA, cfg, &risk.Input{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	got := ev.Decision
 	want := &vigil.Decision{Outcome: vigil.OutcomeReview, VerificationMethods: []vm{vigil.MethodSMS},
 		DefaultVerificationMethod: vigil.MethodSMS, PromptToEnrollMethods: []vm{vigil.MethodPasskey}, Output: json.RawMessage(`{}`)}
 	if diff := cmp.Diff(want, got); diff != "" {
@@ -616,7 +625,7 @@ func TestValidate(t *testing.T) {
 	}{
 		{"WrongUser", ctxA, vigil.ValidateInput{Token: tr.Token, UserID: "u2"}},
 		{"WrongAction", ctxA, vigil.ValidateInput{Token: tr.Token, ActionCode: "withdraw"}},
-		{"Tampered", ctxA, vigil.ValidateInput{Token: tr.Token[:len(tr.Token)-2] + "AA"}},
+		{"Tampered", ctxA, vigil.ValidateInput{Token: tamperSignature(tr.Token)}},
 		{"OtherTenant", ctxB, vigil.ValidateInput{Token: tr.Token}},
 		{"Garbage", ctxA, vigil.ValidateInput{Token: "invalid-token"}},
 		{"Empty", ctxA, vigil.ValidateInput{}},
@@ -731,4 +740,16 @@ func BenchmarkValidate(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// tamperSignature changes the first character of tok's signature to a
+// different one. (Changing the last character can alter only base64 padding
+// bits, and a fixed replacement sometimes equals the original.)
+func tamperSignature(tok string) string {
+	i := strings.LastIndexByte(tok, '.') + 1
+	c := byte('A')
+	if tok[i] == 'A' {
+		c = 'B'
+	}
+	return tok[:i] + string(c) + tok[i+1:]
 }
