@@ -115,6 +115,10 @@ type Action struct {
 	EnrolledMethods []VerificationMethod // the user's methods when tracked
 
 	Context ActionContext
+	// Location is where the action's IP address is, when the GeoIP
+	// database knows; a successful challenge records it as a verified
+	// location.
+	Location *GeoPoint
 
 	VerificationMethod        VerificationMethod // the method that completed the challenge
 	VerifiedByAuthenticatorID string

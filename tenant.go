@@ -3,6 +3,8 @@ package vigil
 import (
 	"context"
 	"crypto/sha256"
+	"net/url"
+	"strings"
 	"time"
 )
 
@@ -16,11 +18,29 @@ const DefaultKeyOverlap = 24 * time.Hour
 // Tenant is one isolated customer of a Vigil installation: its users, actions
 // and keys are invisible to every other tenant.
 type Tenant struct {
-	ID        string
-	Name      string
-	TokenTTL  time.Duration // lifetime of challenge tokens; 0 means DefaultTokenTTL
+	ID       string
+	Name     string
+	TokenTTL time.Duration // lifetime of challenge tokens; 0 means DefaultTokenTTL
+	// TimeZone is the IANA time zone name of the time.* data points; ""
+	// means UTC.
+	TimeZone string
+	// Client holds the tenant's Client API, hosted page and WebAuthn
+	// settings; the zero value means the defaults.
+	Client    ClientSettings
 	CreatedAt time.Time
 	UpdatedAt time.Time
+}
+
+// CheckTimeZone returns an EINVALID error unless tz is "" (UTC) or an IANA
+// time zone name known to this system's time zone database.
+func CheckTimeZone(tz string) error {
+	if tz == "" {
+		return nil
+	}
+	if _, err := time.LoadLocation(tz); err != nil || tz == "Local" {
+		return Errorf(EINVALID, "Unknown time zone %q: use an IANA name such as \"Pacific/Auckland\".", tz)
+	}
+	return nil
 }
 
 // EffectiveTokenTTL returns the tenant's token lifetime, or DefaultTokenTTL.
@@ -35,6 +55,66 @@ func (t *Tenant) EffectiveTokenTTL() time.Duration {
 type TenantUpdate struct {
 	Name     *string
 	TokenTTL *time.Duration
+	TimeZone *string
+	Client   *ClientSettings
+}
+
+// Counter regression policies of ClientSettings.CounterRegression.
+const (
+	CounterReject = "reject" // a WebAuthn signature counter that does not increase fails the verification
+	CounterReview = "review" // it succeeds, but the action moves to REVIEW_REQUIRED
+)
+
+// ClientSettings are a tenant's settings for browsers and authenticators.
+type ClientSettings struct {
+	// AllowedOrigins are the web origins ("https://app.example.com") that
+	// may call the Client API from a browser (CORS), frame the hosted
+	// page, and receive its redirects. The public URL's origin is always
+	// allowed.
+	AllowedOrigins []string `json:"allowedOrigins,omitempty"`
+	// RelyingPartyID is the WebAuthn RP ID: the public URL's host, or a
+	// registrable suffix of it, when empty.
+	RelyingPartyID string `json:"relyingPartyId,omitempty"`
+	// RelyingPartyName is shown by authenticators; the tenant's name when
+	// empty.
+	RelyingPartyName string `json:"relyingPartyName,omitempty"`
+	// WebAuthnOrigins are the exact origins WebAuthn ceremonies may come
+	// from; the public URL's origin and AllowedOrigins when empty.
+	WebAuthnOrigins []string `json:"webauthnOrigins,omitempty"`
+	// CounterRegression is CounterReject (default) or CounterReview.
+	CounterRegression string `json:"counterRegression,omitempty"`
+	// AllowRemovingLastAuthenticator lets a user remove their only
+	// authenticator.
+	AllowRemovingLastAuthenticator bool `json:"allowRemovingLastAuthenticator,omitempty"`
+	// DisableRecoveryCodes stops recovery codes from being generated at the
+	// first enrollment.
+	DisableRecoveryCodes bool `json:"disableRecoveryCodes,omitempty"`
+}
+
+// CheckClientSettings returns an EINVALID error naming the first invalid
+// field of c.
+func CheckClientSettings(c *ClientSettings) error {
+	for _, o := range append(append([]string(nil), c.AllowedOrigins...), c.WebAuthnOrigins...) {
+		if !validOrigin(o) {
+			return Errorf(EINVALID, "%q is not an origin such as https://app.example.com (scheme, host and optional port only).", o)
+		}
+	}
+	switch c.CounterRegression {
+	case "", CounterReject, CounterReview:
+	default:
+		return Errorf(EINVALID, "counterRegression must be %q or %q.", CounterReject, CounterReview)
+	}
+	if len(c.RelyingPartyID) > 253 || strings.ContainsAny(c.RelyingPartyID, "/:@ ") {
+		return Errorf(EINVALID, "relyingPartyId must be a host name such as example.com.")
+	}
+	return nil
+}
+
+// validOrigin reports whether o is a serialized http(s) origin.
+func validOrigin(o string) bool {
+	u, err := url.Parse(o)
+	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != "" && u.Path == "" &&
+		u.RawQuery == "" && u.Fragment == "" && u.User == nil && u.Scheme+"://"+u.Host == o
 }
 
 // KeyKind says which API an API secret opens.

@@ -30,6 +30,38 @@ tenants:
     managementSecret: bench-management-secret-0123456789
 YAML
 
+# The same tenant with the benchmark's action under a realistic rule set:
+# 10 rules of 2-4 conditions over data points of every kind (IP, device,
+# user, velocity, travel, custom, time), one membership test in a
+# 100,000-item value list and one CIDR test (the rule set of
+# internal/rules' benchmarks).
+{
+	cat "$work/vigil.yaml"
+	cat <<'YAML'
+    valueLists:
+      - name: Blocked emails
+        itemType: string
+        valueListItems:
+YAML
+	seq 0 99999 | sed 's/.*/          - blocked-&@example.com/'
+	cat <<'YAML'
+    actions:
+      - actionCode: bench
+        defaultUserActionResult: ALLOW
+        rules:
+          - {ruleId: r0, name: r0, isActive: true, priority: 0, type: CHALLENGE, conditions: {"and": [{"==": [{"var": "device.isNew"}, true]}, {"in": [{"var": "ip.location.country.countryCode"}, ["NZ", "AU"]]}]}}
+          - {ruleId: r1, name: r1, isActive: true, priority: 1, type: REVIEW, conditions: {"and": [{"==": [{"var": "ip.isAnonymous"}, true]}, {">": [{"var": "custom.amount"}, 1000]}]}}
+          - {ruleId: r2, name: r2, isActive: true, priority: 2, type: CHALLENGE, conditions: {"and": [{"<": [{"var": "user.accountAgeDays"}, 7]}, {">=": [{"var": "action.countLastHour"}, 5]}, {"==": [{"var": "user.isEnrolled"}, false]}]}}
+          - {ruleId: r3, name: r3, isActive: true, priority: 3, type: BLOCK, conditions: {"or": [{"==": [{"var": "ip.countryCodeInOfacList"}, true]}, {"==": [{"var": "ip.impossibleTravel"}, true]}]}}
+          - {ruleId: r4, name: r4, isActive: true, priority: 4, type: BLOCK, conditions: {"and": [{"!=": [{"var": "user.hasPreviouslyVerified"}, true]}, {"in": [{"var": "user.email"}, {"var": "valueLists.blocked-emails"}]}]}}
+          - {ruleId: r5, name: r5, isActive: true, priority: 5, type: ALLOW, conditions: {"and": [{"cidr": [{"var": "ip.address"}, ["10.0.0.0/8", "192.168.0.0/16", "2001:db8::/32"]]}, {"==": [{"var": "device.isBot"}, false]}]}}
+          - {ruleId: r6, name: r6, isActive: true, priority: 6, type: CHALLENGE, conditions: {"and": [{">=": [{"var": "user.failedChallengesLastHour"}, 3]}, {"<=": [0, {"var": "time.hourOfDay"}, 5]}, {"!": {"var": "device.isRemembered"}}]}}
+          - {ruleId: r7, name: r7, isActive: true, priority: 7, type: BLOCK, conditions: {"and": [{">": [{"var": "user.distinctIpsLastDay"}, 4]}, {"in": [{"var": "device.browser"}, ["Tor Browser", "HeadlessChrome", "PhantomJS"]]}]}}
+          - {ruleId: r8, name: r8, isActive: true, priority: 8, type: REVIEW, conditions: {"and": [{">": [{"var": "custom.amount"}, 50]}, {"==": [{"var": "device.isNew"}, true]}, {"!": {"var": "user.hasPreviouslyVerified"}}, {"<": [{"var": "user.accountAgeDays"}, 30]}]}}
+          - {ruleId: r9, name: r9, isActive: true, priority: 9, type: CHALLENGE, conditions: {"and": [{"==": [{"var": "ip.location.country.countryCode"}, "NZ"]}, {">": [{"var": "action.countLastDay"}, 20]}]}}
+YAML
+} > "$work/vigil-rules.yaml"
+
 wait_ready() { # url
 	for _ in $(seq 1 100); do curl -fsS -o /dev/null "$1" 2>/dev/null && return 0; sleep 0.1; done
 	echo "server at $1 did not become ready" >&2; return 1
@@ -59,24 +91,41 @@ floor() { # db, label
 
 vigil() { # database-url, label
 	rm -rf "$work/data"
-	"$bin/vigil" serve --addr 127.0.0.1:8080 --data-dir "$work/data" --database-url "$1" \
-		--config "$work/vigil.yaml" --log-level warn >"$work/vigil.log" 2>&1 &
+	VIGIL_EMAIL_WEBHOOK_SECRET=bench-hook-secret "$bin/vigil" serve --addr 127.0.0.1:8080 --data-dir "$work/data" \
+		--database-url "$1" --config "$work/vigil.yaml" --log-level warn \
+		--email-provider webhook --email-webhook-url http://127.0.0.1:8099/ >"$work/vigil.log" 2>&1 &
 	local pid=$!
 	wait_ready http://127.0.0.1:8080/readyz
-	bench "vigil, $2, track" -url http://127.0.0.1:8080/v1 -mode track
+	bench "vigil, $2, track (no rules)" -url http://127.0.0.1:8080/v1 -mode track -action plain
 	bench "vigil, $2, validate (read path: token of an action not yet succeeded)" -url http://127.0.0.1:8080/v1 -mode validate
 	bench "vigil, $2, validate (consuming path: first validation of a CHALLENGE_SUCCEEDED action)" \
 		-url http://127.0.0.1:8080/v1 -mode validate -succeed -setup 100000 -d 5s -warmup 1s
+	bench "vigil, $2, OTP verify round trip (POST /v1/verify, right code of a server-side email challenge)" \
+		-url http://127.0.0.1:8080/v1 -mode otp -hook 127.0.0.1:8099 -setup 60000 -d 5s -warmup 1s
+	kill -INT $pid; wait $pid || true
+}
+
+vigil_rules() { # database-url, label
+	rm -rf "$work/data"
+	"$bin/vigil" serve --addr 127.0.0.1:8080 --data-dir "$work/data" --database-url "$1" \
+		--config "$work/vigil-rules.yaml" --log-level warn >"$work/vigil.log" 2>&1 &
+	local pid=$!
+	wait_ready http://127.0.0.1:8080/readyz
+	bench "vigil, $2, track with 10 rules, every kind of data point, a 100,000-item list" \
+		-url http://127.0.0.1:8080/v1 -mode track -action bench
 	kill -INT $pid; wait $pid || true
 }
 
 machine
 floor "sqlite:$work/floor.db" SQLite
 vigil "sqlite:$work/vigil.db" SQLite
+vigil_rules "sqlite:$work/vigil-rules.db" SQLite
 if [ -n "$pg_url" ]; then
 	reset_pg
 	floor "$pg_url" PostgreSQL
 	vigil "$pg_url" PostgreSQL
+	reset_pg
+	vigil_rules "$pg_url" PostgreSQL
 	reset_pg
 fi
 machine

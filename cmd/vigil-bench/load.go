@@ -37,7 +37,7 @@ func opName(op int) string {
 	if op == opTrack {
 		return "track"
 	}
-	return "validate"
+	return "validate" // or, in otp mode, verify
 }
 
 // config is the parsed command line.
@@ -57,6 +57,7 @@ type config struct {
 	succeed      bool
 	setupTimeout time.Duration
 	cpuProfile   string // file for a CPU profile of this tool, or ""
+	hookAddr     string // otp: where the server's webhooks are received
 }
 
 // needsTokens reports whether the mode validates tokens, so that a setup
@@ -69,6 +70,8 @@ type setupToken struct {
 	user  int
 	key   string
 	token string
+	// otp: a server-side challenge and its code.
+	challengeID, code string
 }
 
 // bench holds what the workers of one run share. Its atomic counters are the
@@ -303,6 +306,9 @@ func transportKind(err error) string {
 // keeps their tokens; with -succeed it also marks each action
 // CHALLENGE_SUCCEEDED. It stops at the first error.
 func (b *bench) setup(ctx context.Context, workers []*worker) error {
+	if b.cfg.mode == "otp" {
+		return b.setupOTP(ctx, workers)
+	}
 	k := b.cfg.setup
 	b.tokens = make([]setupToken, k)
 	ctx, cancel := context.WithTimeout(ctx, b.cfg.setupTimeout)
@@ -367,7 +373,7 @@ func (b *bench) setup(ctx context.Context, workers []*worker) error {
 func (b *bench) takeToken() (*setupToken, bool) {
 	i := b.nextToken.Add(1) - 1
 	n := int64(len(b.tokens))
-	if !b.cfg.succeed {
+	if !b.cfg.succeed && b.cfg.mode != "otp" {
 		return &b.tokens[i%n], true
 	}
 	if i >= n {
@@ -395,7 +401,7 @@ func (w *worker) loop(stop, ctx context.Context, measureStart, end time.Time) {
 			return
 		}
 		op := opTrack
-		if cfg.mode == "validate" || (cfg.mode == "mixed" && i%2 == 1) {
+		if cfg.mode == "validate" || cfg.mode == "otp" || (cfg.mode == "mixed" && i%2 == 1) {
 			op = opValidate
 		}
 		var kind string
@@ -407,7 +413,11 @@ func (w *worker) loop(stop, ctx context.Context, measureStart, end time.Time) {
 			if !ok {
 				return
 			}
-			kind, err = w.validate(ctx, tok)
+			if cfg.mode == "otp" {
+				kind, err = w.verifyOTP(ctx, tok)
+			} else {
+				kind, err = w.validate(ctx, tok)
+			}
 		}
 		lat := time.Since(start)
 		if stop.Err() != nil {

@@ -94,7 +94,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Connections: cfg.conns,
 	}
 	if cfg.needsTokens() {
-		fmt.Fprintf(stderr, "vigil-bench: setup: tracking %d actions (untimed)...\n", cfg.setup)
+		what := "tracking %d actions"
+		if cfg.mode == "otp" {
+			what = "sending %d email codes"
+		}
+		fmt.Fprintf(stderr, "vigil-bench: setup: "+what+" (untimed)...\n", cfg.setup)
 		t0 := time.Now()
 		if err := b.setup(ctx, workers); err != nil {
 			return err
@@ -164,7 +168,8 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*c
 	)
 	fs.StringVar(&rawURL, "url", "http://127.0.0.1:8080/v1", "Server API base `URL` (loopback only)")
 	fs.StringVar(&cfg.secret, "secret", getenv("VIGIL_BENCH_SECRET"), "Server API secret (default $VIGIL_BENCH_SECRET)")
-	fs.StringVar(&cfg.mode, "mode", "track", "what to send: track, validate or mixed")
+	fs.StringVar(&cfg.mode, "mode", "track", "what to send: track, validate, mixed or otp")
+	fs.StringVar(&cfg.hookAddr, "hook", "127.0.0.1:8099", "otp: loopback `address` receiving the server's email.created webhooks (start vigil with --email-provider webhook --email-webhook-url http://ADDRESS/)")
 	fs.IntVar(&cfg.conns, "c", 64, "concurrent keep-alive connections, one worker each")
 	fs.DurationVar(&cfg.duration, "d", 10*time.Second, "timed duration")
 	fs.Int64Var(&maxReqs, "n", 0, "stop after this many timed requests (0: no cap)")
@@ -173,7 +178,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*c
 	fs.StringVar(&cfg.action, "action", "bench", "action code to track")
 	fs.BoolVar(&cfg.jsonOut, "json", false, "print the result as JSON")
 	fs.BoolVar(&cfg.keys, "keys", false, "send a fresh idempotencyKey with every track")
-	fs.IntVar(&cfg.setup, "setup", 20000, "validate and mixed: actions tracked (untimed) for their tokens")
+	fs.IntVar(&cfg.setup, "setup", 20000, "validate and mixed: actions tracked (untimed) for their tokens; otp: codes sent")
 	fs.BoolVar(&cfg.succeed, "succeed", false, "validate and mixed: mark setup actions CHALLENGE_SUCCEEDED, so each validation consumes one (write path)")
 	fs.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write a CPU profile of the load tool itself to `file`")
 	fs.DurationVar(&cfg.setupTimeout, "setup-timeout", 2*time.Minute, "limit on the setup phase")
@@ -192,8 +197,8 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*c
 	switch {
 	case cfg.secret == "":
 		return nil, errors.New("no secret: pass -secret or set VIGIL_BENCH_SECRET")
-	case cfg.mode != "track" && cfg.mode != "validate" && cfg.mode != "mixed":
-		return nil, fmt.Errorf("-mode %q: want track, validate or mixed", cfg.mode)
+	case cfg.mode != "track" && cfg.mode != "validate" && cfg.mode != "mixed" && cfg.mode != "otp":
+		return nil, fmt.Errorf("-mode %q: want track, validate, mixed or otp", cfg.mode)
 	case cfg.conns < 1 || cfg.conns > 10000:
 		return nil, fmt.Errorf("-c %d: want 1 to 10000", cfg.conns)
 	case cfg.duration <= 0:
@@ -225,6 +230,8 @@ func describe(cfg *config) string {
 	switch cfg.mode {
 	case "track":
 		return "track: POST /users/{userId}/actions/{action}; each answer comes after the action is committed"
+	case "otp":
+		return "otp: POST /verify with the right code of a server-side email OTP challenge (each once); setup sent the codes with POST /challenge to this tool's webhook receiver"
 	case "validate":
 		return validate
 	}
@@ -331,7 +338,11 @@ func (r *result) print(w io.Writer, cfg *config) {
 	fmt.Fprintf(w, "mode:        %s  (%s)\n", r.Mode, r.URL)
 	fmt.Fprintf(w, "measures:    %s\n", r.Measures)
 	if r.SetupActions > 0 {
-		fmt.Fprintf(w, "setup:       %d actions tracked in %.1fs (untimed)\n", r.SetupActions, r.SetupSeconds)
+		what := "actions tracked"
+		if r.Mode == "otp" {
+			what = "codes sent"
+		}
+		fmt.Fprintf(w, "setup:       %d %s in %.1fs (untimed)\n", r.SetupActions, what, r.SetupSeconds)
 	}
 	fmt.Fprintf(w, "connections: %d   warmup %v   duration %v (measured %.2fs, stopped by %s)\n",
 		r.Connections, cfg.warmup, cfg.duration, r.DurationSeconds, r.Stopped)

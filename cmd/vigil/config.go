@@ -4,7 +4,10 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/vigil-auth/vigil/internal/delivery"
+	"github.com/vigil-auth/vigil/internal/ipintel"
 	"log/slog"
+	"math"
 	"net"
 	"net/url"
 	"os"
@@ -85,6 +88,73 @@ type Config struct {
 	// store uses on PostgreSQL (SQLite always has one writer); 0 lets the
 	// store choose. --postgres-writers, VIGIL_POSTGRES_WRITERS. Default 0.
 	PostgresWriters int
+
+	// GeoIPCity, GeoIPASN and GeoIPAnonymous are paths of MaxMind-format
+	// databases for the ip.* data points: a City database (GeoLite2-City,
+	// GeoIP2-City or DB-IP City Lite), an ASN database (GeoLite2-ASN or
+	// DB-IP ASN Lite) and a GeoIP2-Anonymous-IP database. A database that
+	// is missing or unreadable disables only its data points, with a
+	// warning at start. --geoip-city, --geoip-asn, --geoip-anonymous;
+	// VIGIL_GEOIP_CITY, VIGIL_GEOIP_ASN, VIGIL_GEOIP_ANONYMOUS. Default none.
+	GeoIPCity, GeoIPASN, GeoIPAnonymous string
+
+	// AnonymousIPLists are text files of IP addresses and CIDR prefixes
+	// (Tor exits, VPN and hosting ranges), one a line, that make
+	// ip.isAnonymous true. --anonymous-ip-lists, VIGIL_ANONYMOUS_IP_LISTS,
+	// comma-separated. Default none.
+	AnonymousIPLists []string
+
+	// OFACCountries are the ISO country codes of ip.countryCodeInOfacList,
+	// comma-separated; "none" disables the check. --ofac-countries,
+	// VIGIL_OFAC_COUNTRIES. Default CU,IR,KP,SY.
+	OFACCountries string
+
+	// ImpossibleTravelKMH is the speed from the last verified location
+	// above which ip.impossibleTravel is true. --impossible-travel-kmh,
+	// VIGIL_IMPOSSIBLE_TRAVEL_KMH. Default 1000.
+	ImpossibleTravelKMH float64
+
+	// AtypicalTravelKM is how far from every recently verified location
+	// an IP must be for ip.atypicalTravel. --atypical-travel-km,
+	// VIGIL_ATYPICAL_TRAVEL_KM. Default 500.
+	AtypicalTravelKM float64
+
+	// Delivery of one-time codes and magic links. With neither
+	// EmailProvider nor SMSProvider set, codes are written to the log (a
+	// development sender, with a warning at start).
+	Delivery DeliveryConfig
+}
+
+// DeliveryConfig configures email and SMS delivery.
+type DeliveryConfig struct {
+	// EmailProvider is smtp, webhook or log. --email-provider,
+	// VIGIL_EMAIL_PROVIDER.
+	EmailProvider string
+	// SMTP server: --smtp-host, --smtp-port, --smtp-username, --smtp-from
+	// ("Acme <no-reply@acme.example>"), --smtp-tls (starttls, tls or none),
+	// --smtp-ca-file; VIGIL_SMTP_HOST, ... and VIGIL_SMTP_PASSWORD (secret).
+	SMTPHost, SMTPUsername, SMTPFrom, SMTPTLS, SMTPCAFile string
+	SMTPPort                                              int
+	SMTPPassword                                          Redacted
+	// EmailWebhookURL receives email.created events signed with
+	// VIGIL_EMAIL_WEBHOOK_SECRET (secret). --email-webhook-url.
+	EmailWebhookURL    string
+	EmailWebhookSecret Redacted
+	// SMSProvider is twilio, webhook or log. --sms-provider,
+	// VIGIL_SMS_PROVIDER.
+	SMSProvider string
+	// Twilio-compatible API: --twilio-base-url, --twilio-account-sid,
+	// --twilio-from, --twilio-messaging-service-sid; VIGIL_TWILIO_* and
+	// VIGIL_TWILIO_AUTH_TOKEN (secret).
+	TwilioBaseURL, TwilioAccountSID, TwilioFrom, TwilioMessagingServiceSID string
+	TwilioAuthToken                                                        Redacted
+	// SMSWebhookURL receives sms.created events signed with
+	// VIGIL_SMS_WEBHOOK_SECRET (secret). --sms-webhook-url.
+	SMSWebhookURL    string
+	SMSWebhookSecret Redacted
+	// TemplateDir overrides the built-in message templates.
+	// --message-templates, VIGIL_MESSAGE_TEMPLATES.
+	TemplateDir string
 }
 
 // DefaultConfig returns the configuration used when nothing is set.
@@ -96,6 +166,9 @@ func DefaultConfig() Config {
 		LogFormat:       "text",
 		KeyOverlap:      24 * time.Hour,
 		ShutdownTimeout: 25 * time.Second,
+
+		ImpossibleTravelKMH: 1000,
+		AtypicalTravelKM:    500,
 	}
 }
 
@@ -181,6 +254,51 @@ func Load(getenv func(string) string, fs *flag.FlagSet, scope flagScope, args []
 		}
 		cfg.PostgresWriters = n
 	}
+	dc := &cfg.Delivery
+	for name, dst := range map[string]*string{
+		"VIGIL_EMAIL_PROVIDER": &dc.EmailProvider, "VIGIL_SMTP_HOST": &dc.SMTPHost, "VIGIL_SMTP_USERNAME": &dc.SMTPUsername,
+		"VIGIL_SMTP_FROM": &dc.SMTPFrom, "VIGIL_SMTP_TLS": &dc.SMTPTLS, "VIGIL_SMTP_CA_FILE": &dc.SMTPCAFile,
+		"VIGIL_EMAIL_WEBHOOK_URL": &dc.EmailWebhookURL, "VIGIL_SMS_PROVIDER": &dc.SMSProvider,
+		"VIGIL_TWILIO_BASE_URL": &dc.TwilioBaseURL, "VIGIL_TWILIO_ACCOUNT_SID": &dc.TwilioAccountSID,
+		"VIGIL_TWILIO_FROM": &dc.TwilioFrom, "VIGIL_TWILIO_MESSAGING_SERVICE_SID": &dc.TwilioMessagingServiceSID,
+		"VIGIL_SMS_WEBHOOK_URL": &dc.SMSWebhookURL, "VIGIL_MESSAGE_TEMPLATES": &dc.TemplateDir,
+	} {
+		*dst = cmpOr(env(name), *dst)
+	}
+	if v := env("VIGIL_SMTP_PORT"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("VIGIL_SMTP_PORT: %q is not a port", v))
+		}
+		dc.SMTPPort = n
+	}
+	for name, dst := range map[string]*Redacted{
+		"VIGIL_SMTP_PASSWORD": &dc.SMTPPassword, "VIGIL_EMAIL_WEBHOOK_SECRET": &dc.EmailWebhookSecret,
+		"VIGIL_TWILIO_AUTH_TOKEN": &dc.TwilioAuthToken, "VIGIL_SMS_WEBHOOK_SECRET": &dc.SMSWebhookSecret,
+	} {
+		if v := secret(name); v != "" {
+			*dst = Redacted(v)
+		}
+	}
+	cfg.GeoIPCity = cmpOr(env("VIGIL_GEOIP_CITY"), cfg.GeoIPCity)
+	cfg.GeoIPASN = cmpOr(env("VIGIL_GEOIP_ASN"), cfg.GeoIPASN)
+	cfg.GeoIPAnonymous = cmpOr(env("VIGIL_GEOIP_ANONYMOUS"), cfg.GeoIPAnonymous)
+	if v := env("VIGIL_ANONYMOUS_IP_LISTS"); v != "" {
+		cfg.AnonymousIPLists = splitList(v)
+	}
+	cfg.OFACCountries = cmpOr(env("VIGIL_OFAC_COUNTRIES"), cfg.OFACCountries)
+	for name, dst := range map[string]*float64{
+		"VIGIL_IMPOSSIBLE_TRAVEL_KMH": &cfg.ImpossibleTravelKMH,
+		"VIGIL_ATYPICAL_TRAVEL_KM":    &cfg.AtypicalTravelKM,
+	} {
+		if v := env(name); v != "" {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: %q is not a number", name, v))
+			}
+			*dst = f
+		}
+	}
 	if len(errs) > 0 {
 		return cfg, errors.Join(errs...)
 	}
@@ -199,6 +317,32 @@ func Load(getenv func(string) string, fs *flag.FlagSet, scope flagScope, args []
 		fs.DurationVar(&cfg.KeyOverlap, "key-overlap", cfg.KeyOverlap, "how long a replaced API secret stays valid")
 		fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "how long to wait for in-flight requests when stopping")
 		fs.IntVar(&cfg.PostgresWriters, "postgres-writers", cfg.PostgresWriters, "concurrent write transactions on PostgreSQL (0: the store's default)")
+		fs.StringVar(&cfg.GeoIPCity, "geoip-city", cfg.GeoIPCity, "City MMDB `file` (GeoLite2-City, DB-IP City Lite) for ip.location.* data points")
+		fs.StringVar(&cfg.GeoIPASN, "geoip-asn", cfg.GeoIPASN, "ASN MMDB `file` (GeoLite2-ASN, DB-IP ASN Lite) for ip.asn")
+		fs.StringVar(&cfg.GeoIPAnonymous, "geoip-anonymous", cfg.GeoIPAnonymous, "GeoIP2-Anonymous-IP MMDB `file` for ip.isAnonymous")
+		fs.Func("anonymous-ip-lists", "comma-separated `files` of anonymous IPs and CIDR prefixes for ip.isAnonymous", func(v string) error {
+			cfg.AnonymousIPLists = splitList(v)
+			return nil
+		})
+		fs.StringVar(&cfg.OFACCountries, "ofac-countries", cfg.OFACCountries, "comma-separated country `codes` of ip.countryCodeInOfacList, or none (default CU,IR,KP,SY)")
+		fs.Float64Var(&cfg.ImpossibleTravelKMH, "impossible-travel-kmh", cfg.ImpossibleTravelKMH, "`speed` in km/h above which ip.impossibleTravel is true")
+		fs.Float64Var(&cfg.AtypicalTravelKM, "atypical-travel-km", cfg.AtypicalTravelKM, "`distance` in km from every verified location for ip.atypicalTravel")
+		dc := &cfg.Delivery
+		fs.StringVar(&dc.EmailProvider, "email-provider", dc.EmailProvider, "email `provider`: smtp, webhook or log (default: log when no provider is set)")
+		fs.StringVar(&dc.SMTPHost, "smtp-host", dc.SMTPHost, "SMTP server `host`")
+		fs.IntVar(&dc.SMTPPort, "smtp-port", dc.SMTPPort, "SMTP server `port` (default 587, 465 for tls, 25 for none)")
+		fs.StringVar(&dc.SMTPUsername, "smtp-username", dc.SMTPUsername, "SMTP user `name` (password: VIGIL_SMTP_PASSWORD)")
+		fs.StringVar(&dc.SMTPFrom, "smtp-from", dc.SMTPFrom, "sender `address`, e.g. \"Acme <no-reply@acme.example>\"")
+		fs.StringVar(&dc.SMTPTLS, "smtp-tls", dc.SMTPTLS, "SMTP TLS `mode`: starttls, tls or none")
+		fs.StringVar(&dc.SMTPCAFile, "smtp-ca-file", dc.SMTPCAFile, "PEM `file` of the CAs the SMTP server's certificate chains to")
+		fs.StringVar(&dc.EmailWebhookURL, "email-webhook-url", dc.EmailWebhookURL, "`URL` receiving signed email.created events (secret: VIGIL_EMAIL_WEBHOOK_SECRET)")
+		fs.StringVar(&dc.SMSProvider, "sms-provider", dc.SMSProvider, "SMS `provider`: twilio, webhook or log")
+		fs.StringVar(&dc.TwilioBaseURL, "twilio-base-url", dc.TwilioBaseURL, "base `URL` of a Twilio-compatible API (default https://api.twilio.com)")
+		fs.StringVar(&dc.TwilioAccountSID, "twilio-account-sid", dc.TwilioAccountSID, "Twilio account `SID` (token: VIGIL_TWILIO_AUTH_TOKEN)")
+		fs.StringVar(&dc.TwilioFrom, "twilio-from", dc.TwilioFrom, "SMS sender `number` or ID")
+		fs.StringVar(&dc.TwilioMessagingServiceSID, "twilio-messaging-service-sid", dc.TwilioMessagingServiceSID, "Twilio messaging service `SID`")
+		fs.StringVar(&dc.SMSWebhookURL, "sms-webhook-url", dc.SMSWebhookURL, "`URL` receiving signed sms.created events (secret: VIGIL_SMS_WEBHOOK_SECRET)")
+		fs.StringVar(&dc.TemplateDir, "message-templates", dc.TemplateDir, "`directory` overriding the built-in email and SMS templates")
 	}
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
@@ -223,6 +367,12 @@ func (c *Config) Validate() error {
 	}
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("data-dir: must not be empty"))
+	}
+	if !(c.ImpossibleTravelKMH > 0) || math.IsInf(c.ImpossibleTravelKMH, 0) {
+		errs = append(errs, fmt.Errorf("impossible-travel-kmh: %v is not a positive speed", c.ImpossibleTravelKMH))
+	}
+	if !(c.AtypicalTravelKM > 0) || math.IsInf(c.AtypicalTravelKM, 0) {
+		errs = append(errs, fmt.Errorf("atypical-travel-km: %v is not a positive distance", c.AtypicalTravelKM))
 	}
 	if c.DatabaseURL != "" {
 		if _, _, err := parseDatabaseURL(string(c.DatabaseURL)); err != nil {
@@ -408,4 +558,60 @@ func (c *Config) newLogger(w interface{ Write([]byte) (int, error) }) *slog.Logg
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// cmpOr returns v unless it is empty, else def.
+func cmpOr(v, def string) string {
+	if v != "" {
+		return v
+	}
+	return def
+}
+
+// splitList splits a comma-separated list, dropping empty items.
+func splitList(v string) []string {
+	var out []string
+	for item := range strings.SplitSeq(v, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
+}
+
+// ipintelConfig returns the IP intelligence sources of cfg.
+func (cfg *Config) ipintelConfig() ipintel.Config {
+	c := ipintel.Config{
+		CityDB: cfg.GeoIPCity, ASNDB: cfg.GeoIPASN, AnonymousDB: cfg.GeoIPAnonymous,
+		AnonymousLists: cfg.AnonymousIPLists,
+	}
+	switch v := strings.TrimSpace(cfg.OFACCountries); {
+	case strings.EqualFold(v, "none"):
+		c.OFACCountries = []string{}
+	case v != "":
+		c.OFACCountries = splitList(v)
+	}
+	return c
+}
+
+// deliveryConfig returns the delivery providers of cfg; publicURL is the
+// source of webhook events.
+func (cfg *Config) deliveryConfig(publicURL string) delivery.Config {
+	d := &cfg.Delivery
+	out := delivery.Config{
+		EmailProvider: d.EmailProvider, SMSProvider: d.SMSProvider, TemplateDir: d.TemplateDir,
+		SMTP: delivery.SMTPConfig{Host: d.SMTPHost, Port: d.SMTPPort, Username: d.SMTPUsername,
+			Password: string(d.SMTPPassword), From: d.SMTPFrom, TLS: delivery.TLSMode(d.SMTPTLS), CAFile: d.SMTPCAFile},
+		Twilio: delivery.TwilioConfig{BaseURL: d.TwilioBaseURL, AccountSID: d.TwilioAccountSID,
+			AuthToken: string(d.TwilioAuthToken), From: d.TwilioFrom, MessagingServiceSID: d.TwilioMessagingServiceSID},
+		EmailWebhook: delivery.WebhookConfig{URL: d.EmailWebhookURL, Source: publicURL},
+		SMSWebhook:   delivery.WebhookConfig{URL: d.SMSWebhookURL, Source: publicURL},
+	}
+	if d.EmailWebhookSecret != "" {
+		out.EmailWebhook.Secrets = []string{string(d.EmailWebhookSecret)}
+	}
+	if d.SMSWebhookSecret != "" {
+		out.SMSWebhook.Secrets = []string{string(d.SMSWebhookSecret)}
+	}
+	return out
 }

@@ -67,6 +67,14 @@ func TestLoadEnv(t *testing.T) {
 		"VIGIL_KEY_OVERLAP":      "1h30m",
 		"VIGIL_SHUTDOWN_TIMEOUT": "5s",
 		"VIGIL_POSTGRES_WRITERS": "16",
+
+		"VIGIL_GEOIP_CITY":            "/geo/city.mmdb",
+		"VIGIL_GEOIP_ASN":             "/geo/asn.mmdb",
+		"VIGIL_GEOIP_ANONYMOUS":       "/geo/anon.mmdb",
+		"VIGIL_ANONYMOUS_IP_LISTS":    "/lists/tor.txt, /lists/vpn.txt",
+		"VIGIL_OFAC_COUNTRIES":        "cu,ir",
+		"VIGIL_IMPOSSIBLE_TRAVEL_KMH": "900",
+		"VIGIL_ATYPICAL_TRAVEL_KM":    "250.5",
 	}
 	cfg, err := load(t, env, scopeServe)
 	if err != nil {
@@ -85,6 +93,12 @@ func TestLoadEnv(t *testing.T) {
 		KeyOverlap:      90 * time.Minute,
 		ShutdownTimeout: 5 * time.Second,
 		PostgresWriters: 16,
+
+		GeoIPCity: "/geo/city.mmdb", GeoIPASN: "/geo/asn.mmdb", GeoIPAnonymous: "/geo/anon.mmdb",
+		AnonymousIPLists:    []string{"/lists/tor.txt", "/lists/vpn.txt"},
+		OFACCountries:       "cu,ir",
+		ImpossibleTravelKMH: 900,
+		AtypicalTravelKM:    250.5,
 	}
 	if diff := cmp.Diff(want, cfg); diff != "" {
 		t.Errorf("Load() mismatch (-want +got):\n%s", diff)
@@ -107,7 +121,9 @@ func TestLoadFlagsOverrideEnv(t *testing.T) {
 	cfg, err := load(t, env, scopeServe,
 		"--addr", "127.0.0.1:0", "--log-level", "warn", "--key-overlap", "2h",
 		"--database-url", "sqlite:/tmp/x.db", "--public-url", "https://p.example", "--log-format=json",
-		"--config", "c.yaml", "--shutdown-timeout", "3s", "--postgres-writers", "2")
+		"--config", "c.yaml", "--shutdown-timeout", "3s", "--postgres-writers", "2",
+		"--geoip-city", "city.mmdb", "--anonymous-ip-lists", "a.txt,b.txt", "--ofac-countries", "none",
+		"--impossible-travel-kmh", "1200")
 	if err != nil {
 		t.Fatalf("Load() error = %v", err)
 	}
@@ -122,6 +138,10 @@ func TestLoadFlagsOverrideEnv(t *testing.T) {
 	want.ConfigFile = "c.yaml"
 	want.ShutdownTimeout = 3 * time.Second
 	want.PostgresWriters = 2
+	want.GeoIPCity = "city.mmdb"
+	want.AnonymousIPLists = []string{"a.txt", "b.txt"}
+	want.OFACCountries = "none"
+	want.ImpossibleTravelKMH = 1200
 	if diff := cmp.Diff(want, cfg); diff != "" {
 		t.Errorf("Load() mismatch (-want +got):\n%s", diff)
 	}
@@ -226,6 +246,7 @@ func TestValidate(t *testing.T) {
 		{"BadLevel", func(c *Config) { c.LogLevel = slog.Level(3) }, []string{"log-level:"}},
 		{"NoDataDir", func(c *Config) { c.DataDir = "" }, []string{"data-dir:"}},
 		{"Timeouts", func(c *Config) { c.ShutdownTimeout = 0; c.KeyOverlap = -time.Second }, []string{"shutdown-timeout:", "key-overlap:"}},
+		{"Travel", func(c *Config) { c.ImpossibleTravelKMH = 0; c.AtypicalTravelKM = -1 }, []string{"impossible-travel-kmh:", "atypical-travel-km:"}},
 		{"Writers", func(c *Config) { c.PostgresWriters = -1 }, []string{"postgres-writers:"}},
 		{"AllAtOnce", func(c *Config) {
 			c.Addr = "nope"

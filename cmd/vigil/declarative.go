@@ -11,6 +11,7 @@ import (
 	"math"
 	"net/url"
 	"os"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -51,13 +52,16 @@ type Declaration struct {
 // TenantDecl is one declared tenant.
 type TenantDecl struct {
 	ID               string
-	Name             string        // "": the ID when created, unchanged otherwise
-	ServerSecret     Redacted      // "": none declared
-	ManagementSecret Redacted      // "": none declared
-	TokenTTL         time.Duration // 0: not declared
+	Name             string                // "": the ID when created, unchanged otherwise
+	ServerSecret     Redacted              // "": none declared
+	ManagementSecret Redacted              // "": none declared
+	TokenTTL         time.Duration         // 0: not declared
+	TimeZone         *string               // nil: not declared; "" is UTC
+	Client           *vigil.ClientSettings // nil: not declared
 	Actions          []*vigil.ActionConfig
 	Rules            []*vigil.Rule // of the declared actions, in file order
 	ValueLists       []*vigil.ValueList
+	CustomDataPoints []*vigil.CustomDataPoint // in file order; ID "" names a point by model type and name
 }
 
 // LoadDeclaration reads and validates the YAML file at path, expanding
@@ -260,7 +264,8 @@ func (p *declParser) root(doc *yaml.Node) *Declaration {
 // tenant parses one tenants[i] item.
 func (p *declParser) tenant(path string, n *yaml.Node) *TenantDecl {
 	t := &TenantDecl{}
-	known := []string{"tenantId", "name", "serverSecret", "managementSecret", "tokenDurationInMinutes", "actions", "valueLists"}
+	known := []string{"tenantId", "name", "serverSecret", "managementSecret", "tokenDurationInMinutes", "timeZone", "client",
+		"actions", "valueLists", "customDataPoints"}
 	hasID := false
 	ok := p.fields(path, n, known, func(key, kp string, v *yaml.Node) {
 		switch key {
@@ -290,6 +295,15 @@ func (p *declParser) tenant(path string, n *yaml.Node) *TenantDecl {
 				return
 			}
 			t.TokenTTL = time.Duration(m) * time.Minute
+		case "timeZone":
+			tz := strings.TrimSpace(p.expand(kp, v, p.str(kp, v)))
+			if err := vigil.CheckTimeZone(tz); err != nil {
+				p.failf(kp, v, "%s", vigil.ErrorMessage(err))
+				return
+			}
+			t.TimeZone = &tz
+		case "client":
+			t.Client = p.client(kp, v)
 		case "valueLists":
 			p.seq(kp, v, func(_ int, path string, v *yaml.Node) {
 				if l := p.valueList(path, v); l != nil {
@@ -298,6 +312,12 @@ func (p *declParser) tenant(path string, n *yaml.Node) *TenantDecl {
 						return
 					}
 					t.ValueLists = append(t.ValueLists, l)
+				}
+			})
+		case "customDataPoints":
+			p.seq(kp, v, func(_ int, path string, v *yaml.Node) {
+				if c := p.customDataPoint(path, v); c != nil {
+					p.addCustomDataPoint(t, path, v, c)
 				}
 			})
 		case "actions":
@@ -331,7 +351,125 @@ func (p *declParser) tenant(path string, n *yaml.Node) *TenantDecl {
 	for _, l := range t.ValueLists {
 		l.TenantID = t.ID
 	}
+	for _, c := range t.CustomDataPoints {
+		c.TenantID = t.ID
+	}
 	return t
+}
+
+// customDataPoint parses one customDataPoints[k] item: the Management API's
+// CustomDataPoint fields. The id is optional: without one, the point is
+// named by its model type and name when the file is applied.
+func (p *declParser) customDataPoint(path string, n *yaml.Node) *vigil.CustomDataPoint {
+	c := &vigil.CustomDataPoint{}
+	known := []string{"id", "name", "dataType", "modelType", "description", "isPublic"}
+	var hasName, hasData, hasModel bool
+	// str returns a string field and whether it is one; a value that is
+	// not gets one error, not a second one about its shape.
+	str := func(kp string, v *yaml.Node) (string, bool) {
+		errs := len(p.errs)
+		s := p.str(kp, v)
+		return s, len(p.errs) == errs
+	}
+	ok := p.fields(path, n, known, func(key, kp string, v *yaml.Node) {
+		var isStr bool
+		switch key {
+		case "id":
+			if c.ID, isStr = str(kp, v); isStr && !isNull(resolve(v)) && !vigil.ValidCustomDataPointID(c.ID) {
+				p.failf(kp, v, "%q is not a valid id (1 to 64 letters, digits, _ or -; a UUID fits)", c.ID)
+			}
+		case "name":
+			hasName = true
+			if c.Name, isStr = str(kp, v); isStr && !vigil.ValidCustomDataPointName(c.Name) {
+				p.failf(kp, v, "%q does not match ^[A-Za-z_][A-Za-z0-9_]{0,63}$ (no dots: a dot separates the parts of a rule variable)", c.Name)
+			}
+		case "dataType":
+			hasData = true
+			if c.DataType, isStr = str(kp, v); isStr && !vigil.ValidCustomDataType(c.DataType) {
+				p.failf(kp, v, "%q is not one of text, number, boolean, multiselect", c.DataType)
+			}
+		case "modelType":
+			hasModel = true
+			if c.ModelType, isStr = str(kp, v); isStr && !vigil.ValidCustomModelType(c.ModelType) {
+				p.failf(kp, v, "%q is not user or action", c.ModelType)
+			}
+		case "description":
+			if c.Description, isStr = str(kp, v); isStr && len(c.Description) > vigil.MaxCustomDataPointDescriptionBytes {
+				p.failf(kp, v, "is longer than %d bytes", vigil.MaxCustomDataPointDescriptionBytes)
+			}
+		case "isPublic":
+			if !isNull(resolve(v)) {
+				c.IsPublic = p.boolean(kp, v)
+			}
+		}
+	})
+	if !ok {
+		return nil
+	}
+	for _, r := range []struct {
+		has       bool
+		key, hint string
+	}{
+		{hasName, "name", ""},
+		{hasData, "dataType", " (text, number, boolean or multiselect)"},
+		{hasModel, "modelType", " (user or action)"},
+	} {
+		if !r.has {
+			p.failf(path+"."+r.key, n, "is required%s", r.hint)
+		}
+	}
+	return c
+}
+
+// addCustomDataPoint adds c to t unless t already declares its id, or its
+// model type and name.
+func (p *declParser) addCustomDataPoint(t *TenantDecl, path string, n *yaml.Node, c *vigil.CustomDataPoint) {
+	for _, o := range t.CustomDataPoints {
+		switch {
+		case c.ID != "" && o.ID == c.ID:
+			p.failf(path+".id", n, "custom data point id %q is declared twice", c.ID)
+			return
+		case o.ModelType == c.ModelType && o.Name == c.Name:
+			p.failf(path+".name", n, "custom data point %q of model type %s is declared twice", c.Name, c.ModelType)
+			return
+		}
+	}
+	t.CustomDataPoints = append(t.CustomDataPoints, c)
+}
+
+// client parses a tenant's client: block (vigil.ClientSettings).
+func (p *declParser) client(path string, n *yaml.Node) *vigil.ClientSettings {
+	c := &vigil.ClientSettings{}
+	strs := func(kp string, v *yaml.Node) []string {
+		var out []string
+		p.seq(kp, v, func(_ int, ip string, item *yaml.Node) {
+			out = append(out, strings.TrimSpace(p.expand(ip, item, p.str(ip, item))))
+		})
+		return out
+	}
+	p.fields(path, n, []string{"allowedOrigins", "relyingPartyId", "relyingPartyName", "webauthnOrigins",
+		"counterRegression", "allowRemovingLastAuthenticator", "disableRecoveryCodes"}, func(key, kp string, v *yaml.Node) {
+		switch key {
+		case "allowedOrigins":
+			c.AllowedOrigins = strs(kp, v)
+		case "webauthnOrigins":
+			c.WebAuthnOrigins = strs(kp, v)
+		case "relyingPartyId":
+			c.RelyingPartyID = strings.TrimSpace(p.expand(kp, v, p.str(kp, v)))
+		case "relyingPartyName":
+			c.RelyingPartyName = strings.TrimSpace(p.expand(kp, v, p.str(kp, v)))
+		case "counterRegression":
+			c.CounterRegression = p.str(kp, v)
+		case "allowRemovingLastAuthenticator":
+			c.AllowRemovingLastAuthenticator = p.boolean(kp, v)
+		case "disableRecoveryCodes":
+			c.DisableRecoveryCodes = p.boolean(kp, v)
+		}
+	})
+	if err := vigil.CheckClientSettings(c); err != nil {
+		p.failf(path, n, "%s", vigil.ErrorMessage(err))
+	}
+	return c
 }
 
 // secret parses a serverSecret or managementSecret value.
@@ -543,12 +681,15 @@ type applyDeps struct {
 	Now        func() time.Time
 	Rand       io.Reader
 	Logger     *slog.Logger
+
+	CustomDataPoints vigil.CustomDataPointService // needed only when custom data points are declared
 }
 
 // Apply makes the database match d: each declared tenant is created, or its
 // name and token lifetime updated; each declared secret becomes an active
 // key (a replaced one stays valid for KeyOverlap); each declared action
-// configuration and value list (by alias) is created or replaced, and so
+// configuration, value list (by alias) and custom data point (by id, or
+// without one by model type and name) is created or replaced, and so
 // is each declared rule (by
 // ruleId; the action's other rules are kept). Nothing that d does not declare is
 // touched, and applying d twice changes nothing the second time.
@@ -583,6 +724,12 @@ func (td *TenantDecl) apply(ctx context.Context, deps applyDeps) error {
 	switch {
 	case vigil.ErrorCode(err) == vigil.ENOTFOUND:
 		t = &vigil.Tenant{ID: td.ID, Name: td.Name, TokenTTL: td.TokenTTL}
+		if td.TimeZone != nil {
+			t.TimeZone = *td.TimeZone
+		}
+		if td.Client != nil {
+			t.Client = *td.Client
+		}
 		if t.Name == "" {
 			t.Name = td.ID
 		}
@@ -600,7 +747,13 @@ func (td *TenantDecl) apply(ctx context.Context, deps applyDeps) error {
 		if td.TokenTTL != 0 && td.TokenTTL != t.TokenTTL {
 			upd.TokenTTL = &td.TokenTTL
 		}
-		if upd.Name != nil || upd.TokenTTL != nil {
+		if td.TimeZone != nil && *td.TimeZone != t.TimeZone {
+			upd.TimeZone = td.TimeZone
+		}
+		if td.Client != nil && !reflect.DeepEqual(*td.Client, t.Client) {
+			upd.Client = td.Client
+		}
+		if upd.Name != nil || upd.TokenTTL != nil || upd.TimeZone != nil || upd.Client != nil {
 			if _, err := deps.Tenants.UpdateTenant(ctx, td.ID, upd); err != nil {
 				return fmt.Errorf("update tenant: %w", err)
 			}
@@ -631,6 +784,19 @@ func (td *TenantDecl) apply(ctx context.Context, deps applyDeps) error {
 		}
 		if changed {
 			log.Info("config: value list applied", "alias", l.Alias)
+		}
+	}
+	if len(td.CustomDataPoints) > 0 && deps.CustomDataPoints == nil {
+		return errors.New("custom data points declared but no custom data point service")
+	}
+	for _, c := range td.CustomDataPoints {
+		cp := *c // Put fills in the ID; keep the declaration pristine
+		changed, err := deps.CustomDataPoints.PutCustomDataPoint(tctx, &cp)
+		if err != nil {
+			return fmt.Errorf("custom data point %s %s: %w", c.ModelType, c.Name, err)
+		}
+		if changed {
+			log.Info("config: custom data point applied", "id", cp.ID, "model_type", c.ModelType, "name", c.Name)
 		}
 	}
 	for _, c := range td.Actions {

@@ -231,3 +231,34 @@ func TestLoadDeclarationMissingFile(t *testing.T) {
 		t.Errorf("LoadDeclaration(missing) error = %v, want a not-exist error", err)
 	}
 }
+
+func TestParseDeclarationClient(t *testing.T) {
+	d, err := ParseDeclaration([]byte(`
+tenants:
+  - tenantId: acme
+    client:
+      allowedOrigins: [https://app.example.com]
+      relyingPartyId: example.com
+      counterRegression: review
+`), envMap(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &vigil.ClientSettings{AllowedOrigins: []string{"https://app.example.com"}, RelyingPartyID: "example.com",
+		CounterRegression: vigil.CounterReview}
+	if diff := cmp.Diff(want, d.Tenants[0].Client); diff != "" {
+		t.Errorf("client (-want +got):\n%s", diff)
+	}
+	for _, bad := range []string{
+		"allowedOrigins: [https://app.example.com/path]",
+		"allowedOrigins: [app.example.com]",
+		"counterRegression: maybe",
+		"relyingPartyId: https://example.com",
+		"nope: 1",
+	} {
+		_, err := ParseDeclaration([]byte("tenants:\n  - tenantId: acme\n    client:\n      "+bad+"\n"), envMap(nil))
+		if err == nil || !strings.Contains(err.Error(), "tenants[0].client") {
+			t.Errorf("client %q: %v, want an error naming the path", bad, err)
+		}
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"runtime/debug"
 	"syscall"
 	"time"
+	_ "time/tzdata" // IANA time zones for tenants, also on machines without them
 
 	"github.com/vigil-auth/vigil"
 	"github.com/vigil-auth/vigil/internal/secretbox"
@@ -153,7 +154,7 @@ func withStore(ctx context.Context, fs *flag.FlagSet, args []string, e *runEnv, 
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%s: unexpected arguments %q", fs.Name(), fs.Args())
 	}
-	db, err := openStore(ctx, &cfg, e, logger)
+	db, _, err := openStore(ctx, &cfg, e, logger)
 	if err != nil {
 		return err
 	}
@@ -186,10 +187,10 @@ var errHelp = errors.New("help requested")
 
 // openStore builds the cipher from the master key, opens the database and
 // applies pending migrations.
-func openStore(ctx context.Context, cfg *Config, e *runEnv, logger *slog.Logger) (*sqlstore.DB, error) {
+func openStore(ctx context.Context, cfg *Config, e *runEnv, logger *slog.Logger) (*sqlstore.DB, *secretbox.Box, error) {
 	cipher, err := loadCipher(cfg, e, logger)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	db, err := sqlstore.Open(ctx, cfg.Database(), sqlstore.Options{
 		Cipher:  cipher,
@@ -197,15 +198,15 @@ func openStore(ctx context.Context, cfg *Config, e *runEnv, logger *slog.Logger)
 		Writers: cfg.PostgresWriters,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("open database %s: %w", redactURL(cfg.Database()), err)
+		return nil, nil, fmt.Errorf("open database %s: %w", redactURL(cfg.Database()), err)
 	}
 	n, err := db.Migrate(ctx)
 	if err != nil {
 		db.Close()
-		return nil, fmt.Errorf("migrate database: %w", err)
+		return nil, nil, fmt.Errorf("migrate database: %w", err)
 	}
 	logger.Info("database ready", "dialect", db.Dialect(), "migrations_applied", n)
-	return db, nil
+	return db, cipher, nil
 }
 
 // loadCipher returns the cipher for secrets at rest: the master key from

@@ -4,6 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/vigil-auth/vigil/internal/challenge"
+	"github.com/vigil-auth/vigil/internal/datapoint"
+	"github.com/vigil-auth/vigil/internal/delivery"
+	"github.com/vigil-auth/vigil/internal/ipintel"
+	"github.com/vigil-auth/vigil/internal/otp"
+	"github.com/vigil-auth/vigil/internal/useragent"
 	"io"
 	"log/slog"
 	"net"
@@ -54,7 +60,7 @@ func runServe(ctx context.Context, args []string, e *runEnv) (err error) {
 	}
 	logger.Info("starting vigil", "version", versionString(), "config", cfg)
 
-	db, err := openStore(ctx, &cfg, e, logger)
+	db, box, err := openStore(ctx, &cfg, e, logger)
 	if err != nil {
 		return err
 	}
@@ -70,7 +76,7 @@ func runServe(ctx context.Context, args []string, e *runEnv) (err error) {
 	svc := newServices(db)
 	if err := decl.Apply(ctx, applyDeps{
 		Tenants: svc.tenants, Configs: svc.configs, Rules: svc.rules, ValueLists: svc.valueLists, KeyOverlap: cfg.KeyOverlap,
-		Now: time.Now, Rand: e.rand, Logger: logger,
+		CustomDataPoints: svc.customDataPoints, Now: time.Now, Rand: e.rand, Logger: logger,
 	}); err != nil {
 		return err
 	}
@@ -92,7 +98,32 @@ func runServe(ctx context.Context, args []string, e *runEnv) (err error) {
 		}
 	}
 
-	api, err := newAPIServer(db, svc, publicURL, cfg.MetricsAddr != "", e, logger)
+	ipdb, err := ipintel.Open(cfg.ipintelConfig(), logger)
+	if err != nil {
+		return fmt.Errorf("ip intelligence: %w", err)
+	}
+	defer ipdb.Close()
+	st := ipdb.Status()
+	logger.Info("ip intelligence", "city", st.City, "asn", st.ASN, "anonymous", st.Anonymous, "anonymousListPrefixes", st.ListPrefixes)
+	sources := &datapoint.Sources{IP: ipdb, UA: useragent.New(10000), Settings: datapoint.Settings{
+		ImpossibleTravelKMH: cfg.ImpossibleTravelKMH, AtypicalTravelKM: cfg.AtypicalTravelKM,
+	}}
+
+	email, sms, err := delivery.New(cfg.deliveryConfig(publicURL), logger, nil)
+	if err != nil {
+		return fmt.Errorf("delivery: %w", err)
+	}
+	var hashers []*otp.Hasher
+	for _, k := range box.DeriveKeys("otp-hasher") {
+		h, err := otp.NewHasher(k)
+		if err != nil {
+			return err
+		}
+		hashers = append(hashers, h)
+	}
+	chal := challengeDeps{email: email, sms: sms, hashers: hashers}
+
+	api, err := newAPIServer(db, svc, sources, chal, publicURL, cfg.MetricsAddr != "", e, logger)
 	if err != nil {
 		return err
 	}
@@ -180,6 +211,10 @@ type services struct {
 	rules          *sqlstore.RuleService
 	valueLists     *sqlstore.ValueListService
 	signingKeys    *sqlstore.SigningKeyService
+	riskState      *sqlstore.RiskStateService
+	challenges     *sqlstore.ChallengeService
+
+	customDataPoints *sqlstore.CustomDataPointService
 }
 
 // newServices builds every service on db.
@@ -193,13 +228,24 @@ func newServices(db *sqlstore.DB) *services {
 		rules:          sqlstore.NewRuleService(db, validateRules),
 		valueLists:     sqlstore.NewValueListService(db),
 		signingKeys:    sqlstore.NewSigningKeyService(db),
+		riskState:      sqlstore.NewRiskStateService(db),
+		challenges:     sqlstore.NewChallengeService(db),
+
+		customDataPoints: sqlstore.NewCustomDataPointService(db),
 	}
 }
 
 // newAPIServer builds the risk pipeline on svc and the HTTP server of the
 // APIs, with its own metrics registry. With separateMetrics its handler
 // leaves /metrics to the caller.
-func newAPIServer(db *sqlstore.DB, svc *services, publicURL string, separateMetrics bool, e *runEnv, logger *slog.Logger) (*httpapi.Server, error) {
+// challengeDeps are what the challenge service needs besides the store.
+type challengeDeps struct {
+	email   delivery.EmailSender
+	sms     delivery.SMSSender
+	hashers []*otp.Hasher
+}
+
+func newAPIServer(db *sqlstore.DB, svc *services, sources *datapoint.Sources, cd challengeDeps, publicURL string, separateMetrics bool, e *runEnv, logger *slog.Logger) (*httpapi.Server, error) {
 	reg := prometheus.NewRegistry()
 	if err := reg.Register(collectors.NewGoCollector()); err != nil {
 		return nil, fmt.Errorf("register metrics: %w", err)
@@ -209,16 +255,31 @@ func newAPIServer(db *sqlstore.DB, svc *services, publicURL string, separateMetr
 	}
 
 	issuer := token.New(svc.signingKeys, token.Options{Rand: e.rand})
+	evaluator := risk.NewRulesEvaluator(risk.RulesConfig{Sources: sources}, risk.RulesDeps{
+		Rules:      svc.rules,
+		ValueLists: svc.valueLists,
+		RiskState:  svc.riskState,
+		Versioner:  svc.configs,
+		Logger:     logger,
+	})
 	tracker := risk.New(risk.Config{PublicURL: publicURL}, risk.Deps{
 		Actions:        svc.actions,
 		Configs:        svc.configs,
 		Authenticators: svc.authenticators,
 		Tenants:        svc.tenants,
 		Tokens:         issuer,
-		Evaluator:      risk.DefaultEvaluator{},
+		Evaluator:      evaluator,
 		Logger:         logger,
 		Rand:           e.rand,
 	})
+	challenges, err := challenge.New(challenge.Config{PublicURL: publicURL}, challenge.Deps{
+		Challenges: svc.challenges, Actions: svc.actions, Authenticators: svc.authenticators, Users: svc.users,
+		Tenants: svc.tenants, Tokens: issuer, Tracker: tracker, Hashers: cd.hashers, Email: cd.email, SMS: cd.sms,
+		Logger: logger, Rand: e.rand,
+	})
+	if err != nil {
+		return nil, err
+	}
 	return httpapi.NewServer(httpapi.Config{PublicURL: publicURL, SeparateMetrics: separateMetrics}, httpapi.Deps{
 		Tenants:        svc.tenants,
 		Users:          svc.users,
@@ -231,6 +292,12 @@ func newAPIServer(db *sqlstore.DB, svc *services, publicURL string, separateMetr
 		Ready:          db.Ping,
 		Registry:       reg,
 		Logger:         logger,
+
+		CustomDataPoints: svc.customDataPoints,
+		Challenges:       challenges,
+		Simulator: risk.NewSimulator(risk.SimulatorDeps{
+			Configs: svc.configs, Rules: svc.rules, Tenants: svc.tenants, Actions: svc.actions, Evaluator: evaluator,
+		}),
 	})
 }
 

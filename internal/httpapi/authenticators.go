@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/vigil-auth/vigil"
+	"github.com/vigil-auth/vigil/internal/useragent"
 )
 
 // Limits on enrolled authenticators.
@@ -42,21 +43,18 @@ type userAuthenticator struct {
 
 // webauthnCredential is the wire form of a passkey or security key.
 type webauthnCredential struct {
-	CredentialID            string           `json:"credentialId"`
-	DeviceID                string           `json:"deviceId"`
-	Name                    string           `json:"name"`
-	AAGUID                  string           `json:"aaguid,omitempty"`
-	CredentialBackedUp      bool             `json:"credentialBackedUp"`
-	CredentialDeviceType    string           `json:"credentialDeviceType,omitempty"`
-	AuthenticatorAttachment string           `json:"authenticatorAttachment,omitempty"`
-	ParsedUserAgent         *parsedUserAgent `json:"parsedUserAgent,omitempty"`
+	CredentialID            string                     `json:"credentialId"`
+	DeviceID                string                     `json:"deviceId"`
+	Name                    string                     `json:"name"`
+	AAGUID                  string                     `json:"aaguid,omitempty"`
+	CredentialBackedUp      bool                       `json:"credentialBackedUp"`
+	CredentialDeviceType    string                     `json:"credentialDeviceType,omitempty"`
+	AuthenticatorAttachment string                     `json:"authenticatorAttachment,omitempty"`
+	ParsedUserAgent         *useragent.ParsedUserAgent `json:"parsedUserAgent,omitempty"`
 }
 
-// parsedUserAgent carries the raw user agent of the registration. Vigil does
-// not parse user agents, so the optional browser/device/os parts are absent.
-type parsedUserAgent struct {
-	UA string `json:"ua"`
-}
+// uaParser parses the user agents of passkey registrations for display.
+var uaParser = useragent.New(1000)
 
 func newUserAuthenticator(a *vigil.Authenticator) userAuthenticator {
 	out := userAuthenticator{
@@ -83,7 +81,8 @@ func newUserAuthenticator(a *vigil.Authenticator) userAuthenticator {
 			AuthenticatorAttachment: c.Attachment,
 		}
 		if c.UserAgent != "" {
-			out.WebauthnCredential.ParsedUserAgent = &parsedUserAgent{UA: c.UserAgent}
+			p := uaParser.Parse(c.UserAgent).ParsedUserAgent()
+			out.WebauthnCredential.ParsedUserAgent = &p
 		}
 	}
 	return out

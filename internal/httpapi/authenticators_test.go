@@ -100,7 +100,7 @@ func TestAuthenticatorEnrollMethods(t *testing.T) {
 			"webauthnCredential": map[string]any{
 				"credentialId": "AQIDBA", "deviceId": "", "name": "My Mac",
 				"aaguid": "adce0002-35bc-c60a-648b-0b25f1f05503", "credentialBackedUp": false,
-				"parsedUserAgent": map[string]any{"ua": "Mozilla/5.0"},
+				"parsedUserAgent": map[string]any{"ua": "Mozilla/5.0", "browser": map[string]any{"name": "Mozilla/5.0"}},
 			},
 		})
 		auths, _ := env.store.FindAuthenticators(ctx, "m4")

@@ -66,6 +66,9 @@ type errorResponse struct {
 // contract's fixed message); anything else is logged once with a fresh
 // error ID and answered with a generic 500 that quotes the ID.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	if writeChallengeError(w, err) {
+		return
+	}
 	code := vigil.ErrorCode(err)
 	msg := vigil.ErrorMessage(err)
 	status := statusFor(code)

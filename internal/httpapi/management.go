@@ -29,12 +29,22 @@ func (s *Server) managementRoutes(mux *http.ServeMux) {
 		s.route(mux, "GET "+p+"/{actionCode}/rules/{ruleId}", s.handleRuleGet)
 		s.route(mux, "PATCH "+p+"/{actionCode}/rules/{ruleId}", s.handleRuleUpdate)
 		s.route(mux, "DELETE "+p+"/{actionCode}/rules/{ruleId}", s.handleRuleDelete)
+		if s.simulator != nil {
+			s.route(mux, "POST "+p+"/{actionCode}/simulate", s.handleRuleSimulate)
+		}
 	}
 	s.route(mux, "GET /v1/management/value-lists", s.handleValueListList)
 	s.route(mux, "POST /v1/management/value-lists", s.handleValueListCreate)
 	s.route(mux, "GET /v1/management/value-lists/{alias}", s.handleValueListGet)
 	s.route(mux, "PATCH /v1/management/value-lists/{alias}", s.handleValueListUpdate)
 	s.route(mux, "DELETE /v1/management/value-lists/{alias}", s.handleValueListDelete)
+	if s.customDataPoints != nil {
+		s.route(mux, "GET /v1/management/custom-data-points", s.handleCustomDataPointList)
+		s.route(mux, "POST /v1/management/custom-data-points", s.handleCustomDataPointCreate)
+		s.route(mux, "GET /v1/management/custom-data-points/{id}", s.handleCustomDataPointGet)
+		s.route(mux, "PATCH /v1/management/custom-data-points/{id}", s.handleCustomDataPointUpdate)
+		s.route(mux, "DELETE /v1/management/custom-data-points/{id}", s.handleCustomDataPointDelete)
+	}
 }
 
 // requireManagementSecret authenticates the Management API: Basic auth

@@ -28,6 +28,13 @@ func (s *Server) routes() http.Handler {
 	s.route(api, "GET /v1/users/{userId}/actions", s.handleActionQuery)
 	s.route(api, "POST /v1/validate", s.handleValidate)
 	s.route(api, "GET /v1/authenticators", s.handleAuthenticatorConfigList)
+	if s.challenges != nil {
+		s.route(api, "POST /v1/challenge", s.handleChallengeStart)
+		s.route(api, "POST /v1/verify", s.handleChallengeVerify)
+		s.route(api, "POST /v1/claim", s.handleChallengeClaim)
+		s.route(api, "GET /v1/challenges", s.handleChallengeQuery)
+		s.route(api, "POST /v1/challenges", s.handleChallengeQuery)
+	}
 	serverAPI := s.requireServerSecret(s.requireJSONBody(s.dispatch(api)))
 
 	root := http.NewServeMux()
@@ -45,10 +52,22 @@ func (s *Server) routes() http.Handler {
 	s.mount(root, "/v1/management", managementAPI)
 	s.mount(root, "/v1/management/", managementAPI)
 
-	// Seam for the Client API (browser token): until it is mounted here it
-	// answers a JSON 404 without asking for the Server API secret.
-	s.route(root, "/v1/client", s.handleNotFound)
-	s.route(root, "/v1/client/", s.handleNotFound)
+	// The Client API (client-api.md), authenticated with a track or access
+	// token or the tenant ID, with CORS, before its own mux routes. Without
+	// a challenge service it answers a JSON 404 without asking for the
+	// Server API secret.
+	if s.challenges != nil {
+		client := http.NewServeMux()
+		s.clientRoutes(client)
+		clientAPI := s.requireClientAuth(s.requireJSONBody(s.dispatch(client)))
+		s.mount(root, "/v1/client", clientAPI)
+		s.mount(root, "/v1/client/", clientAPI)
+		s.mount(root, "GET /magic-link/{tenantId}/{token}", http.HandlerFunc(s.handleMagicLink))
+		s.mount(root, "POST /magic-link/{tenantId}/{token}", http.HandlerFunc(s.handleMagicLink))
+	} else {
+		s.route(root, "/v1/client", s.handleNotFound)
+		s.route(root, "/v1/client/", s.handleNotFound)
+	}
 
 	s.mount(root, "/v1", serverAPI)
 	s.mount(root, "/v1/", serverAPI)

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vigil-auth/vigil"
+	"github.com/vigil-auth/vigil/internal/challenge"
 )
 
 // Defaults for Config fields left at their zero value.
@@ -48,8 +49,9 @@ type Config struct {
 	AuthCacheTTL time.Duration
 }
 
-// Deps are the services and infrastructure the server uses. Every service is
-// required; Ready, Registry, Logger and Now have defaults.
+// Deps are the services and infrastructure the server uses. Every service
+// but CustomDataPoints and Simulator is required; Ready, Registry, Logger
+// and Now have defaults.
 type Deps struct {
 	Tenants        vigil.TenantService
 	Users          vigil.UserService
@@ -59,6 +61,18 @@ type Deps struct {
 	Rules          vigil.RuleService
 	ValueLists     vigil.ValueListService
 	Tracker        vigil.ActionTracker
+
+	// CustomDataPoints serves /v1/management/custom-data-points. It is the
+	// one optional service: nil leaves those routes out (they answer 404).
+	CustomDataPoints vigil.CustomDataPointService
+
+	// Challenges serves the Client API under /v1/client and the magic-link
+	// page. Nil leaves them out (/v1/client answers 404).
+	Challenges *challenge.Service
+
+	// Simulator serves POST .../action-configurations/{actionCode}/simulate.
+	// Nil leaves that route out (it answers 404).
+	Simulator vigil.RuleSimulator
 
 	// Ready reports whether the server can serve traffic (typically a
 	// database ping); /readyz answers 503 while it returns an error. Nil
@@ -92,6 +106,11 @@ type Server struct {
 	valueLists     vigil.ValueListService
 	tracker        vigil.ActionTracker
 	ready          func(ctx context.Context) error
+
+	customDataPoints vigil.CustomDataPointService // nil: no custom data point routes
+	simulator        vigil.RuleSimulator          // nil: no simulation route
+	challenges       *challenge.Service           // nil: no Client API
+	originCache      clientOrigins
 
 	registry *prometheus.Registry
 	metrics  *metrics
@@ -149,6 +168,10 @@ func NewServer(cfg Config, deps Deps) (*Server, error) {
 		registry:       deps.Registry,
 		logger:         deps.Logger,
 		now:            deps.Now,
+
+		customDataPoints: deps.CustomDataPoints,
+		simulator:        deps.Simulator,
+		challenges:       deps.Challenges,
 	}
 	if cfg.PublicURL != "" {
 		u, err := url.Parse(cfg.PublicURL)

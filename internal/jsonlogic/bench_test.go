@@ -206,6 +206,19 @@ func BenchmarkDecisionTrace(b *testing.B) {
 	}
 }
 
+// BenchmarkDecisionExplain is BenchmarkDecisionTrace without recording the
+// variables read: what a stored decision pays per rule that did not match.
+func BenchmarkDecisionExplain(b *testing.B) {
+	progs, d := compileDecision(b)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		for _, p := range progs {
+			p.Explain(d)
+		}
+	}
+}
+
 // BenchmarkDecisionNoList and BenchmarkDecisionDiegoHOliveiraNoList leave
 // out rule 5 (the 100,000-item list, a linear scan for diegoholiveira), to
 // show the ratio on the other nine rules alone.

@@ -1,6 +1,7 @@
 package jsonlogic
 
 import (
+	"bytes"
 	"math"
 	"strconv"
 	"strings"
@@ -15,30 +16,44 @@ import (
 // formatNumber is Number::toString (ECMA-262 §6.1.6.1.20) for finite and
 // non-finite numbers.
 func formatNumber(f float64) string {
+	if f == math.Trunc(f) && math.Abs(f) < 1e15 {
+		return strconv.FormatInt(int64(f), 10) // no allocation below 100
+	}
+	var buf [32]byte
+	return string(appendNumber(buf[:0], f))
+}
+
+// appendNumber appends formatNumber(f) to b.
+func appendNumber(b []byte, f float64) []byte {
 	switch {
 	case math.IsNaN(f):
-		return "NaN"
+		return append(b, "NaN"...)
 	case math.IsInf(f, 1):
-		return "Infinity"
+		return append(b, "Infinity"...)
 	case math.IsInf(f, -1):
-		return "-Infinity"
+		return append(b, "-Infinity"...)
 	case f == 0:
-		return "0"
+		return append(b, '0')
 	}
 	if f == math.Trunc(f) && math.Abs(f) < 1e15 {
-		return strconv.FormatInt(int64(f), 10)
+		return strconv.AppendInt(b, int64(f), 10)
 	}
 	a := math.Abs(f)
 	if a >= 1e-6 && a < 1e21 {
-		return strconv.FormatFloat(f, 'f', -1, 64)
+		return strconv.AppendFloat(b, f, 'f', -1, 64)
 	}
-	s := strconv.FormatFloat(f, 'e', -1, 64)
+	start := len(b)
+	b = strconv.AppendFloat(b, f, 'e', -1, 64)
 	// Go writes e-07 / e+21; JavaScript writes e-7 / e+21.
-	if i := strings.IndexByte(s, 'e'); i >= 0 && i+2 < len(s) {
-		exp := strings.TrimLeft(s[i+2:], "0")
-		s = s[:i+2] + exp
+	if i := bytes.IndexByte(b[start:], 'e'); i >= 0 && start+i+2 < len(b) {
+		exp := start + i + 2
+		z := exp
+		for z < len(b) && b[z] == '0' {
+			z++
+		}
+		b = append(b[:exp], b[z:]...)
 	}
-	return s
+	return b
 }
 
 // toString is the ToString conversion (ECMA-262 §7.1.17), with arrays joined

@@ -85,6 +85,14 @@ func (t *VarTable) Names() []string {
 	return append([]string(nil), t.names...)
 }
 
+// snapshot returns the interned paths without copying them: paths are only
+// appended, so the elements below the returned length never change.
+func (t *VarTable) snapshot() []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.names[:len(t.names):len(t.names)]
+}
+
 // Len returns the number of interned paths.
 func (t *VarTable) Len() int {
 	t.mu.Lock()
@@ -121,6 +129,10 @@ type Program struct {
 	empty    bool
 	lookup   bool
 	maxSteps int
+	// traceNodes, traceKids and traceArgs size EvalTrace's allocations
+	// (see traceSize).
+	traceNodes, traceKids, traceArgs int
+	scratch                          sync.Pool // *compareScratch, for EvalTrace
 }
 
 // Vars returns every constant variable path the program reads from the
@@ -340,6 +352,7 @@ func Compile(raw []byte, opts Options) (p *Program, err error) {
 		return nil, err
 	}
 	p = &Program{root: root, table: table, vars: c.vars, varIDs: c.varIDs, lookup: c.lookup, maxSteps: maxSteps}
+	p.traceNodes, p.traceKids, p.traceArgs = traceSize(root)
 	if m, ok := x.(map[string]any); x == nil || ok && len(m) == 0 {
 		p.empty = true
 	}

@@ -10,7 +10,9 @@
 // integer indexes into a VarTable, so the caller computes only the data
 // points the rules read (Program.Vars), each at most once per decision.
 // EvalTrace evaluates with a Trace of the variables read and of the
-// sub-condition that failed, for the admin UI; Eval pays nothing for it.
+// sub-condition that failed, for the admin UI; Explain is the same without
+// the variables, for stored decisions that record the data points
+// themselves. Eval pays nothing for either.
 //
 // # Operators
 //

@@ -68,8 +68,9 @@ func FuzzCompile(f *testing.F) {
 	})
 }
 
-// FuzzEval checks that a compiled program over arbitrary data never panics
-// and agrees with the reference interpreter of reference_test.go.
+// FuzzEval checks that a compiled program over arbitrary data never panics,
+// agrees with the reference interpreter of reference_test.go, and traces as
+// the reference tracer of encode_test.go does.
 func FuzzEval(f *testing.F) {
 	addSeeds(f, true)
 	f.Fuzz(func(t *testing.T, rule, data string) {
@@ -81,6 +82,7 @@ func FuzzEval(f *testing.F) {
 		if err != nil {
 			return
 		}
+		checkTrace(t, p, func() Data { return NewValueData(p, root) }, rule+" over "+data)
 		got, err := p.Eval(NewValueData(p, root))
 		if err != nil {
 			if !errors.Is(err, ErrStepBudget) && !errors.Is(err, ErrTooLarge) {

@@ -50,24 +50,49 @@ type TraceNode struct {
 // EvalTrace evaluates like Eval while recording a Trace. It is slower than
 // Eval (it allocates) and meant for explanations, not for the hot path;
 // Eval itself pays nothing for tracing.
-func (p *Program) EvalTrace(d Data) (v Value, t *Trace) {
-	t = &Trace{}
-	rd := &recordingData{inner: d, names: p.table.Names(), seen: map[string]bool{}}
+func (p *Program) EvalTrace(d Data) (v Value, t *Trace) { return p.evalTrace(d, true) }
+
+// Explain is EvalTrace without recording the variables read: the Trace's
+// Vars is nil, everything else is EvalTrace's. It is for callers that
+// record the data points themselves, and allocates less.
+func (p *Program) Explain(d Data) (v Value, t *Trace) { return p.evalTrace(d, false) }
+
+// evalTrace is EvalTrace, recording Vars if vars is set. The trace's nodes,
+// their children and their operands are carved from slabs sized at compile
+// time (traceSize).
+func (p *Program) evalTrace(d Data, vars bool) (v Value, t *Trace) {
+	tr := tracer{e: evaluator{data: d, max: p.maxSteps}, p: p}
+	var rd *recordingData
+	if vars {
+		st := &traceState{}
+		t, rd = &st.t, &st.rd
+		*rd = recordingData{inner: d, names: p.table.snapshot(), reads: make([]VarRead, 0, len(p.vars))}
+		if d != nil {
+			tr.e.data = rd
+		}
+	} else {
+		t = &Trace{}
+	}
 	defer func() {
+		tr.release()
+		if rd != nil {
+			rd.inner = nil // the Trace must not keep the data alive
+		}
 		if r := recover(); r != nil {
 			v = Value{}
 			t.Result, t.Matched, t.Err = Value{}, false, fmt.Sprintf("jsonlogic: internal error: %v", r)
 		}
 	}()
-	e := evaluator{data: rd, max: p.maxSteps}
-	if d == nil {
-		e.data = nil
-	}
+	tr.nodes = make([]TraceNode, 0, p.traceNodes)
+	tr.kids = make([]*TraceNode, 0, p.traceKids+p.traceNodes)
+	tr.args = make([]Value, 0, p.traceArgs)
 	var root *TraceNode
-	v, root = e.trace(p.root)
-	rd.fill(t)
-	if e.err != nil {
-		t.Err = e.err.Error()
+	v, root = tr.trace(p.root)
+	if rd != nil {
+		rd.fill(t)
+	}
+	if tr.e.err != nil {
+		t.Err = tr.e.err.Error()
 		return Value{}, t
 	}
 	t.Root = root
@@ -77,9 +102,38 @@ func (p *Program) EvalTrace(d Data) (v Value, t *Trace) {
 		t.Result = Bool(true)
 	}
 	if !t.Matched && root != nil {
-		t.Failed = failed(root, nil)
+		// Each node is listed at most once: the rest of kids suffices.
+		t.Failed = failed(root, tr.kids[len(tr.kids):len(tr.kids):cap(tr.kids)])
+		if len(t.Failed) == 0 {
+			t.Failed = nil
+		}
 	}
 	return t.Result, t
+}
+
+// traceState is the Trace and the recording of the variables it lists,
+// allocated together.
+type traceState struct {
+	t  Trace
+	rd recordingData
+}
+
+// compareScratch holds the constant operands of the comparison
+// tracer.compare is applying (evaluating constants never traces, so one set
+// per evaluation suffices): ptrs[i] is &consts[i], and only the consts'
+// values change. Programs pool them.
+type compareScratch struct {
+	consts [3]node
+	ptrs   [3]*node
+}
+
+func newCompareScratch() *compareScratch {
+	cs := &compareScratch{}
+	for i := range cs.ptrs {
+		cs.consts[i].op = opConst
+		cs.ptrs[i] = &cs.consts[i]
+	}
+	return cs
 }
 
 func traced(op opcode) bool {
@@ -92,69 +146,170 @@ func traced(op opcode) bool {
 	return false
 }
 
-// trace evaluates a top-level node, recording logical and comparison nodes.
-func (e *evaluator) trace(n *node) (Value, *TraceNode) {
+// traceSize bounds what tracing n builds: the TraceNodes, the Children
+// entries and the Args entries.
+func traceSize(n *node) (nodes, kids, args int) {
 	if !traced(n.op) {
-		return e.eval(n, nil), nil
+		return 0, 0, 0
 	}
-	tn := &TraceNode{Path: n.path, Op: n.name}
-	child := func(a *node) Value {
-		v, c := e.trace(a)
-		if c == nil {
-			c = &TraceNode{Path: a.path, Op: a.name, Value: v}
-			if c.Op == "" {
-				c.Op = "value"
+	nodes = 1
+	switch n.op {
+	case opAnd, opOr, opNot, opNotNot, opIf:
+		kids = len(n.args)
+		for _, a := range n.args {
+			if !traced(a.op) {
+				nodes++ // the "value" node standing for it
+				continue
 			}
+			an, ak, aa := traceSize(a)
+			nodes, kids, args = nodes+an, kids+ak, args+aa
 		}
-		tn.Children = append(tn.Children, c)
-		return v
+	default:
+		args = len(n.args)
 	}
+	return nodes, kids, args
+}
+
+// tracer evaluates a program while building its TraceNodes out of slabs
+// (sized by traceSize; append falls back to the heap past their capacity).
+type tracer struct {
+	e     evaluator
+	p     *Program
+	cs    *compareScratch // from p.scratch, on first use
+	nodes []TraceNode
+	kids  []*TraceNode
+	args  []Value
+}
+
+// release returns the comparison scratch, cleared, to the program's pool.
+func (tr *tracer) release() {
+	if tr.cs != nil {
+		for i := range tr.cs.consts {
+			tr.cs.consts[i].val = Value{}
+		}
+		tr.p.scratch.Put(tr.cs)
+		tr.cs = nil
+	}
+}
+
+func (tr *tracer) node(path, op string) *TraceNode {
+	if len(tr.nodes) == cap(tr.nodes) {
+		return &TraceNode{Path: path, Op: op}
+	}
+	tr.nodes = append(tr.nodes, TraceNode{Path: path, Op: op})
+	return &tr.nodes[len(tr.nodes)-1]
+}
+
+// kidSlice returns an empty slice with room for n children.
+func (tr *tracer) kidSlice(n int) []*TraceNode {
+	if cap(tr.kids)-len(tr.kids) < n {
+		return make([]*TraceNode, 0, n)
+	}
+	k := len(tr.kids)
+	tr.kids = tr.kids[:k+n]
+	return tr.kids[k : k : k+n]
+}
+
+// argSlice returns an empty slice with room for n operands.
+func (tr *tracer) argSlice(n int) []Value {
+	if cap(tr.args)-len(tr.args) < n {
+		return make([]Value, 0, n)
+	}
+	k := len(tr.args)
+	tr.args = tr.args[:k+n]
+	return tr.args[k : k : k+n]
+}
+
+// trace evaluates a top-level node, recording logical and comparison nodes.
+func (tr *tracer) trace(n *node) (Value, *TraceNode) {
+	if !traced(n.op) {
+		return tr.e.eval(n, nil), nil
+	}
+	tn := tr.node(n.path, n.name)
 	switch n.op {
 	case opAnd:
 		for _, a := range n.args {
-			tn.Value = child(a)
+			tn.Value = tr.child(tn, n, a)
 			if !tn.Value.Truthy() {
 				break
 			}
 		}
 	case opOr:
 		for _, a := range n.args {
-			tn.Value = child(a)
+			tn.Value = tr.child(tn, n, a)
 			if tn.Value.Truthy() {
 				break
 			}
 		}
 	case opNot:
-		tn.Value = Bool(!child(n.args[0]).Truthy())
+		tn.Value = Bool(!tr.child(tn, n, n.args[0]).Truthy())
 	case opNotNot:
-		tn.Value = Bool(child(n.args[0]).Truthy())
+		tn.Value = Bool(tr.child(tn, n, n.args[0]).Truthy())
 	case opIf:
 		i := 0
 		done := false
 		for ; i+1 < len(n.args); i += 2 {
-			if child(n.args[i]).Truthy() {
-				tn.Value = child(n.args[i+1])
+			if tr.child(tn, n, n.args[i]).Truthy() {
+				tn.Value = tr.child(tn, n, n.args[i+1])
 				done = true
 				break
 			}
 		}
 		if !done && i < len(n.args) {
-			tn.Value = child(n.args[i])
+			tn.Value = tr.child(tn, n, n.args[i])
 		}
 	default:
-		// Comparisons: evaluate the operands once, then apply the
-		// operation to their values.
-		tmp := *n
-		tmp.args = make([]*node, len(n.args))
-		for i, a := range n.args {
-			v := e.eval(a, nil)
-			tn.Args = append(tn.Args, v)
-			tmp.args[i] = &node{op: opConst, val: v}
-		}
-		tn.List = n.alias
-		tn.Value = e.eval(&tmp, nil)
+		tr.compare(tn, n)
 	}
 	return tn.Value, tn
+}
+
+// child traces a, an operand of n, and appends its node to tn's children.
+func (tr *tracer) child(tn *TraceNode, n, a *node) Value {
+	v, c := tr.trace(a)
+	if c == nil {
+		op := a.name
+		if op == "" {
+			op = "value"
+		}
+		c = tr.node(a.path, op)
+		c.Value = v
+	}
+	if tn.Children == nil {
+		tn.Children = tr.kidSlice(len(n.args))
+	}
+	tn.Children = append(tn.Children, c)
+	return v
+}
+
+// compare traces a comparison: it evaluates the operands once, then applies
+// the operation to their values.
+func (tr *tracer) compare(tn *TraceNode, n *node) {
+	if tr.cs == nil {
+		tr.cs, _ = tr.p.scratch.Get().(*compareScratch)
+		if tr.cs == nil {
+			tr.cs = newCompareScratch()
+		}
+	}
+	tmp := *n
+	if len(n.args) <= len(tr.cs.ptrs) {
+		tmp.args = tr.cs.ptrs[:len(n.args)]
+	} else {
+		tmp.args = make([]*node, len(n.args))
+		copy(tmp.args, tr.cs.ptrs[:])
+	}
+	tn.Args = tr.argSlice(len(n.args))
+	for i, a := range n.args {
+		v := tr.e.eval(a, nil)
+		tn.Args = append(tn.Args, v)
+		if i < len(tr.cs.consts) {
+			tr.cs.consts[i].val = v
+		} else {
+			tmp.args[i] = &node{op: opConst, val: v}
+		}
+	}
+	tn.List = n.alias
+	tn.Value = tr.e.eval(&tmp, nil)
 }
 
 // failed walks a false node down to the conditions responsible.
@@ -180,29 +335,48 @@ func failed(n *TraceNode, out []*TraceNode) []*TraceNode {
 	return append(out, n)
 }
 
-// recordingData wraps a Data and records the variables read.
+// recordingData wraps a Data and records the variables read, each once.
 type recordingData struct {
 	inner Data
-	names []string
-	seen  map[string]bool
+	names []string // the VarTable's paths
 	reads []VarRead
+	seen  map[string]bool // nil while reads is short enough to scan
 }
 
+// maxScan is the number of reads recordingData scans for a repeat before it
+// indexes them in a map.
+const maxScan = 16
+
 func (r *recordingData) record(path string, v Value, ok bool) {
-	if r.seen[path] {
-		return
+	if r.seen != nil {
+		if r.seen[path] {
+			return
+		}
+		r.seen[path] = true
+	} else {
+		for i := range r.reads {
+			if r.reads[i].Path == path {
+				return
+			}
+		}
+		if len(r.reads) == maxScan {
+			r.seen = make(map[string]bool, 2*maxScan)
+			for _, x := range r.reads {
+				r.seen[x.Path] = true
+			}
+			r.seen[path] = true
+		}
 	}
-	r.seen[path] = true
 	r.reads = append(r.reads, VarRead{Path: path, Value: v, Found: ok})
 }
 
 func (r *recordingData) Var(i int) (Value, bool) {
 	v, ok := r.inner.Var(i)
-	name := fmt.Sprintf("#%d", i)
 	if i >= 0 && i < len(r.names) {
-		name = r.names[i]
+		r.record(r.names[i], v, ok)
+	} else {
+		r.record(fmt.Sprintf("#%d", i), v, ok)
 	}
-	r.record(name, v, ok)
 	return v, ok
 }
 

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
+	"unicode/utf8"
 )
 
 // Kind is the JSON type of a Value.
@@ -262,10 +264,16 @@ func (v Value) Equal(w Value) bool {
 // them; NaN and ±Infinity, which JSON cannot represent, become null (as
 // JSON.stringify does).
 func (v Value) MarshalJSON() ([]byte, error) {
-	return v.appendJSON(nil), nil
+	return v.AppendJSON(nil), nil
 }
 
-func (v Value) appendJSON(b []byte) []byte {
+// AppendJSON appends the JSON encoding of v to b and returns the extended
+// buffer. The bytes are MarshalJSON's, which are also what encoding/json
+// writes for a Value: object keys sorted, strings escaped as json.Marshal
+// escapes them (<, > and & as \u003c etc., U+2028 and U+2029 escaped,
+// invalid UTF-8 as \ufffd). It allocates only to grow b and to sort the
+// keys of objects of more than 16 members.
+func (v Value) AppendJSON(b []byte) []byte {
 	switch v.kind {
 	case KindNull:
 		return append(b, "null"...)
@@ -278,33 +286,99 @@ func (v Value) appendJSON(b []byte) []byte {
 		if math.IsNaN(v.num) || math.IsInf(v.num, 0) {
 			return append(b, "null"...)
 		}
-		return append(b, formatNumber(v.num)...)
+		return appendNumber(b, v.num)
 	case KindString:
-		q, _ := json.Marshal(v.str)
-		return append(b, q...)
+		return appendString(b, v.str)
 	case KindArray:
 		b = append(b, '[')
 		for i, e := range v.a() {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = e.appendJSON(b)
+			b = e.AppendJSON(b)
 		}
 		return append(b, ']')
 	case KindObject:
+		m := v.o()
+		var buf [16]string
+		keys := buf[:0]
+		for k := range m {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
 		b = append(b, '{')
-		for i, k := range v.Keys() {
+		for i, k := range keys {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			q, _ := json.Marshal(k)
-			b = append(b, q...)
+			b = appendString(b, k)
 			b = append(b, ':')
-			b = v.o()[k].appendJSON(b)
+			b = m[k].AppendJSON(b)
 		}
 		return append(b, '}')
 	}
 	return append(b, "null"...)
+}
+
+// jsonSafe reports whether json.Marshal writes the ASCII byte c in a string
+// as itself (with HTML escaping, its default).
+func jsonSafe(c byte) bool {
+	return c >= ' ' && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendString appends s as a JSON string exactly as json.Marshal writes a
+// Go string (encoding/json's appendString with escapeHTML).
+func appendString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		if c := s[i]; c < utf8.RuneSelf {
+			if jsonSafe(c) {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '\\', '"':
+				b = append(b, '\\', c)
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i++
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
 }
 
 // UnmarshalJSON decodes JSON into v.
@@ -318,7 +392,7 @@ func (v *Value) UnmarshalJSON(data []byte) error {
 }
 
 // String returns the JSON encoding of v, for debugging and error messages.
-func (v Value) String() string { return string(v.appendJSON(nil)) }
+func (v Value) String() string { return string(v.AppendJSON(nil)) }
 
 // ParseJSON decodes one JSON document into a Value.
 func ParseJSON(data []byte) (Value, error) {

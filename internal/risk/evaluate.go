@@ -13,6 +13,26 @@ type Input struct {
 	Track          *vigil.TrackInput      // the validated track request; IdempotencyKey may still be ""
 	Authenticators []*vigil.Authenticator // the user's authenticators, oldest first
 	Now            time.Time
+	TimeZone       *time.Location // the tenant's; nil is UTC
+}
+
+// Evaluation is what an Evaluator returns.
+type Evaluation struct {
+	Decision *vigil.Decision
+	// Location is where the track's IP address is, if known; it is stored
+	// with the action so that a successful challenge can record it.
+	Location *vigil.GeoPoint
+	// Authenticators are the user's authenticators as an EnrollmentReader
+	// read them (Method and IsDefault at least); nil otherwise.
+	Authenticators []*vigil.Authenticator
+}
+
+// EnrollmentReader is implemented by an Evaluator that reads the user's
+// authenticators itself, in the same read as the rest of the user's
+// history. The pipeline then does not read them: Input.Authenticators is
+// nil and the evaluator returns them in Evaluation.Authenticators.
+type EnrollmentReader interface {
+	ReadsEnrollment() bool
 }
 
 // Evaluator decides an action. It runs after the configuration is loaded and
@@ -24,7 +44,7 @@ type Evaluator interface {
 	// concurrent calls (the pipeline caches configurations): Evaluate must
 	// not modify it or its slices, nor let the decision's slices be
 	// modified.
-	Evaluate(ctx context.Context, cfg *vigil.ActionConfig, in *Input) (*vigil.Decision, error)
+	Evaluate(ctx context.Context, cfg *vigil.ActionConfig, in *Input) (*Evaluation, error)
 }
 
 // DefaultEvaluator decides every action by its configuration's default: no
@@ -34,12 +54,12 @@ type DefaultEvaluator struct{}
 var _ Evaluator = DefaultEvaluator{}
 
 // Evaluate returns the configuration's default outcome and methods.
-func (DefaultEvaluator) Evaluate(_ context.Context, cfg *vigil.ActionConfig, _ *Input) (*vigil.Decision, error) {
-	return &vigil.Decision{
+func (DefaultEvaluator) Evaluate(_ context.Context, cfg *vigil.ActionConfig, _ *Input) (*Evaluation, error) {
+	return &Evaluation{Decision: &vigil.Decision{
 		Outcome:                   cfg.DefaultOutcome,
 		VerificationMethods:       cfg.VerificationMethods,
 		DefaultVerificationMethod: cfg.DefaultVerificationMethod,
 		PromptToEnrollMethods:     cfg.PromptToEnrollMethods,
 		Output:                    json.RawMessage(`{}`),
-	}, nil
+	}}, nil
 }

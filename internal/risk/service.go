@@ -94,6 +94,7 @@ type Service struct {
 
 type tenantEntry struct {
 	tokenTTL time.Duration
+	tz       *time.Location
 	until    time.Time
 }
 
@@ -181,7 +182,7 @@ func (s *Service) Track(ctx context.Context, in *vigil.TrackInput) (*vigil.Track
 		}
 	}
 
-	tokenTTL, err := s.tokenTTL(ctx, tenantID)
+	tenant, err := s.tenant(ctx, tenantID)
 	if err != nil {
 		return nil, err
 	}
@@ -197,15 +198,28 @@ func (s *Service) Track(ctx context.Context, in *vigil.TrackInput) (*vigil.Track
 		return nil, err
 	}
 
-	auths, err := s.auths.FindAuthenticators(ctx, tin.UserID)
-	if err != nil {
-		return nil, err
+	// One read of the user's state: the authenticators with the history
+	// the rules need, when the evaluator can; else the authenticators here.
+	var auths []*vigil.Authenticator
+	er, ownRead := s.eval.(EnrollmentReader)
+	ownRead = ownRead && er.ReadsEnrollment()
+	if !ownRead {
+		if auths, err = s.auths.FindAuthenticators(ctx, tin.UserID); err != nil {
+			return nil, err
+		}
 	}
 
 	now := s.now()
-	dec, err := s.eval.Evaluate(ctx, cfg, &Input{Track: &tin, Authenticators: auths, Now: now})
+	ev, err := s.eval.Evaluate(ctx, cfg, &Input{Track: &tin, Authenticators: auths, Now: now, TimeZone: tenant.tz})
 	if err != nil {
 		return nil, err
+	}
+	var dec *vigil.Decision
+	if ev != nil {
+		dec = ev.Decision
+		if ownRead {
+			auths = ev.Authenticators
+		}
 	}
 	if dec == nil || !dec.Outcome.Valid() {
 		return nil, fmt.Errorf("risk: evaluator returned an invalid decision for action %q", tin.ActionCode)
@@ -222,6 +236,7 @@ func (s *Service) Track(ctx context.Context, in *vigil.TrackInput) (*vigil.Track
 		Decision:       *dec,
 		Context:        tin.Context,
 		RequestHash:    hash[:],
+		Location:       ev.Location,
 	}
 	decide(a, auths)
 	if a.IdempotencyKey == "" {
@@ -233,7 +248,7 @@ func (s *Service) Track(ctx context.Context, in *vigil.TrackInput) (*vigil.Track
 	}
 	// Whole seconds, so that the stored times re-sign the identical token.
 	a.TokenIssuedAt = now.Truncate(time.Second)
-	a.TokenExpiresAt = a.TokenIssuedAt.Add(tokenTTL)
+	a.TokenExpiresAt = a.TokenIssuedAt.Add(tenant.tokenTTL)
 
 	existing, created, err := s.actions.CreateAction(ctx, a, newCfg)
 	if err != nil {
@@ -376,24 +391,32 @@ func fingerprint(in *vigil.TrackInput) [sha256.Size]byte {
 	return sha256.Sum256(b)
 }
 
-// tokenTTL returns the tenant's token lifetime, cached for s.tenantTTL.
-func (s *Service) tokenTTL(ctx context.Context, tenantID string) (time.Duration, error) {
+// tenant returns the tenant's token lifetime and time zone, cached for
+// s.tenantTTL.
+func (s *Service) tenant(ctx context.Context, tenantID string) (tenantEntry, error) {
 	now := s.now()
 	s.mu.Lock()
 	e, ok := s.tenantCache[tenantID]
 	s.mu.Unlock()
 	if ok && now.Before(e.until) {
-		return e.tokenTTL, nil
+		return e, nil
 	}
 	t, err := s.tenants.FindTenantByID(ctx, tenantID)
 	if err != nil {
-		return 0, err
+		return tenantEntry{}, err
 	}
-	e = tenantEntry{tokenTTL: t.EffectiveTokenTTL(), until: now.Add(s.tenantTTL)}
+	e = tenantEntry{tokenTTL: t.EffectiveTokenTTL(), tz: time.UTC, until: now.Add(s.tenantTTL)}
+	if t.TimeZone != "" {
+		if loc, err := time.LoadLocation(t.TimeZone); err == nil {
+			e.tz = loc
+		} else {
+			s.log.WarnContext(ctx, "unknown tenant time zone; using UTC", "tenant", tenantID, "timeZone", t.TimeZone)
+		}
+	}
 	s.mu.Lock()
 	s.tenantCache[tenantID] = e
 	s.mu.Unlock()
-	return e.tokenTTL, nil
+	return e, nil
 }
 
 // actionConfig returns the tenant's configuration for code, from the cache

@@ -2,7 +2,8 @@ package rules
 
 import (
 	"encoding/json"
-	"fmt"
+	"slices"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/vigil-auth/vigil"
@@ -105,7 +106,7 @@ type template struct {
 	snaps      []vigil.RuleSnapshot
 	decider    *rule // nil: the configuration's default
 	deciderErr bool
-	output     json.RawMessage
+	output     json.RawMessage // untraced
 }
 
 // matchKey is the set of matching rules (bit i: s.rules[i]).
@@ -152,9 +153,11 @@ func (s *Set) Decide(cfg *vigil.ActionConfig, data jsonlogic.Data) (*vigil.Decis
 		for _, e := range errs {
 			res[e.i].err = e.msg
 		}
-		return s.decision(s.build(res, nil), cfg), nil
+		t := s.build(res)
+		return s.decision(t, t.output, cfg), nil
 	}
-	return s.decision(s.cached(key), cfg), nil
+	t := s.cached(key)
+	return s.decision(t, t.output, cfg), nil
 }
 
 type ruleError struct {
@@ -167,13 +170,14 @@ type ruleError struct {
 // rule that did not match, the sub-conditions that failed. It reads every
 // variable in Vars through data, even those a short-circuit skipped, so
 // that the stored data points can replay any rule over the same variables.
-// It allocates per rule and per data point; use it when the explanation is
-// stored.
+// It allocates the Decision, its Output and a trace per rule that did not
+// match; the slices other than Output are shared as Decide's are.
 //
 // It decides exactly as Decide does: the rules are evaluated with Match,
-// and only those that did not match are evaluated again with EvalTrace to
+// and only those that did not match are evaluated again with Explain to
 // explain why (a trace that itself fails, say on the step budget, which
 // tracing spends differently, leaves the rule without "failed").
+// DecideTrace is safe for concurrent use.
 func (s *Set) DecideTrace(cfg *vigil.ActionConfig, data jsonlogic.Data) (*vigil.Decision, error) {
 	if cfg == nil || !cfg.DefaultOutcome.Valid() {
 		return nil, ErrNilConfig
@@ -186,27 +190,35 @@ func (s *Set) DecideTrace(cfg *vigil.ActionConfig, data jsonlogic.Data) (*vigil.
 		rec = &lookupRecorder{inner: data, points: map[string]jsonlogic.Value{}}
 		data = rec
 	}
-	res := make([]result, len(s.rules))
+	sc := s.getScratch()
+	defer s.putScratch(sc)
+	res := sc.results(len(s.rules))
+	var key matchKey
+	anyErr := false
 	for i, r := range s.rules {
 		ok, err := r.prog.Match(data)
 		switch {
 		case err != nil:
 			res[i].err = err.Error()
+			anyErr = true
 		case ok:
 			res[i].matched = true
+			key.set(i)
 		default:
-			_, res[i].trace = r.prog.EvalTrace(data)
+			_, res[i].trace = r.prog.Explain(data)
 		}
 	}
-	points := s.dataPoints(data)
-	if rec != nil {
-		for p, v := range rec.points {
-			if _, ok := points[p]; !ok {
-				points[p] = v
-			}
-		}
+	pts := s.dataPoints(sc, data, rec)
+	var t *template
+	if anyErr {
+		t = s.decide(res)
+	} else {
+		t = s.cached(key) // the same decision, shared with Decide
 	}
-	return s.decision(s.build(res, points), cfg), nil
+	sc.buf = s.appendOutput(sc.buf[:0], res, t, &pts)
+	out := make(json.RawMessage, len(sc.buf))
+	copy(out, sc.buf)
+	return s.decision(t, out, cfg), nil
 }
 
 // lookupRecorder records the paths read through Lookup (computed at run
@@ -226,13 +238,40 @@ func (r *lookupRecorder) Lookup(path string) (jsonlogic.Value, bool) {
 	return v, ok
 }
 
-// dataPoints reads every variable of the set.
-func (s *Set) dataPoints(data jsonlogic.Data) map[string]jsonlogic.Value {
-	points := make(map[string]jsonlogic.Value, len(s.vars))
-	for j, name := range s.vars {
-		points[name] = readVar(data, s.varIDs[j])
+// points are a traced output's data points: the set's variables (vals, in
+// the order of s.vars) and the paths read through Lookup that are not among
+// them (extra, sorted by path).
+type points struct {
+	vals  []jsonlogic.Value
+	extra []point
+}
+
+type point struct {
+	path string
+	val  jsonlogic.Value
+}
+
+// dataPoints reads every variable of the set and collects the paths rec
+// recorded that are not variables.
+func (s *Set) dataPoints(sc *scratch, data jsonlogic.Data, rec *lookupRecorder) points {
+	for j := range s.vars {
+		sc.vals = append(sc.vals, readVar(data, s.varIDs[j]))
 	}
-	return points
+	if rec != nil {
+		for p, v := range rec.points {
+			if !s.isVar(p) {
+				sc.extra = append(sc.extra, point{p, v})
+			}
+		}
+		slices.SortFunc(sc.extra, func(a, b point) int { return strings.Compare(a.path, b.path) })
+	}
+	return points{vals: sc.vals, extra: sc.extra}
+}
+
+// isVar reports whether path is one of s.vars.
+func (s *Set) isVar(path string) bool {
+	_, ok := slices.BinarySearchFunc(s.sortedVars, path, func(j int, p string) int { return strings.Compare(s.vars[j], p) })
+	return ok
 }
 
 // readVar reads variable i, as null if data lacks it, is nil or panics.
@@ -269,7 +308,7 @@ func (s *Set) cached(key matchKey) *template {
 			return t
 		}
 	}
-	t := s.build(s.results(key), nil)
+	t := s.build(s.results(key))
 	s.memoMu.Lock()
 	defer s.memoMu.Unlock()
 	old := s.memo.Load()
@@ -287,61 +326,46 @@ func (s *Set) cached(key matchKey) *template {
 	return t
 }
 
-// build applies the rule semantics to the rules' results: every non-shadow
+// build returns the template for the rules' results with its untraced
+// output.
+func (s *Set) build(res []result) *template {
+	t := s.decide(res)
+	sc := s.getScratch()
+	defer s.putScratch(sc)
+	sc.buf = s.appendOutput(sc.buf[:0], res, t, nil)
+	t.output = append(make(json.RawMessage, 0, len(sc.buf)), sc.buf...)
+	return t
+}
+
+// decide applies the rule semantics to the rules' results: every non-shadow
 // rule that matched or failed is recorded, the first one (lowest priority
-// number) decides. points is nil for an untraced output.
-func (s *Set) build(res []result, points map[string]jsonlogic.Value) *template {
+// number) decides. The template it returns has no output.
+func (s *Set) decide(res []result) *template {
 	t := &template{}
-	out := Output{
-		Version:       OutputVersion,
-		Traced:        points != nil,
-		DecidedBy:     DecidedByDefault,
-		DataPoints:    points,
-		Rules:         make([]RuleResult, len(s.rules)),
-		ShadowMatches: []ShadowMatch{},
-	}
 	for i, r := range s.rules {
-		rr := &out.Rules[i]
-		*rr = RuleResult{RuleID: r.id, Name: r.name, Priority: r.priority, Type: r.typ, Shadow: r.shadow,
-			Matched: res[i].matched, Error: res[i].err}
-		if res[i].err != "" && !r.shadow {
-			rr.Matched = true // fail safe: counted as matching
-		}
-		if tr := res[i].trace; tr != nil && !rr.Matched && rr.Error == "" && tr.Err == "" {
-			rr.Failed = failedConditions(tr)
-		}
-		if r.shadow || !rr.Matched {
+		if r.shadow || !res[i].counted(r) {
 			continue
 		}
 		t.ruleIDs = append(t.ruleIDs, r.id)
 		t.snaps = append(t.snaps, r.snap)
 		if t.decider == nil {
-			t.decider, t.deciderErr = r, rr.Error != ""
-			out.DecidedBy = DecidedByRule
-			if t.deciderErr {
-				out.DecidedBy = DecidedByRuleError
-			}
-		}
-	}
-	for i, r := range s.rules {
-		if r.shadow && res[i].matched && res[i].err == "" {
-			out.ShadowMatches = append(out.ShadowMatches, ShadowMatch{RuleID: r.id, Name: r.name, Priority: r.priority,
-				Outcome: r.typ, WouldDecide: t.decider == nil || r.priority < t.decider.priority})
+			t.decider, t.deciderErr = r, res[i].err != ""
 		}
 	}
 	t.ruleIDs, t.snaps = t.ruleIDs[:len(t.ruleIDs):len(t.ruleIDs)], t.snaps[:len(t.snaps):len(t.snaps)]
-	b, err := json.Marshal(out)
-	if err != nil {
-		// Values marshal infallibly; keep the guarantee of a JSON object.
-		b, _ = json.Marshal(map[string]string{"error": fmt.Sprintf("rules: encode output: %v", err)})
-	}
-	t.output = b[:len(b):len(b)]
 	return t
 }
 
-// decision fills a Decision from a template and the configuration.
-func (s *Set) decision(t *template, cfg *vigil.ActionConfig) *vigil.Decision {
-	d := &vigil.Decision{RuleIDs: t.ruleIDs, Rules: t.snaps, Output: t.output}
+// counted reports whether the decision counts r's result as matching: a
+// non-shadow rule that failed does (fail safe).
+func (res *result) counted(r *rule) bool {
+	return res.matched || res.err != "" && !r.shadow
+}
+
+// decision fills a Decision from a template, an output and the
+// configuration.
+func (s *Set) decision(t *template, output json.RawMessage, cfg *vigil.ActionConfig) *vigil.Decision {
+	d := &vigil.Decision{RuleIDs: t.ruleIDs, Rules: t.snaps, Output: output}
 	r := t.decider
 	if r == nil {
 		d.Outcome = cfg.DefaultOutcome
@@ -364,23 +388,6 @@ func (s *Set) decision(t *template, cfg *vigil.ActionConfig) *vigil.Decision {
 	}
 	d.PromptToEnrollMethods = r.prompt
 	return d
-}
-
-// failedConditions converts a trace's failed nodes; a condition whose root
-// is not traced (a bare var, say) reports its result at the root.
-func failedConditions(tr *jsonlogic.Trace) []Condition {
-	if len(tr.Failed) == 0 {
-		return []Condition{{Path: "", Value: clip(tr.Result)}}
-	}
-	cs := make([]Condition, len(tr.Failed))
-	for i, n := range tr.Failed {
-		c := Condition{Path: n.Path, Op: n.Op, List: n.List, Value: clip(n.Value)}
-		for _, a := range n.Args {
-			c.Args = append(c.Args, clip(a))
-		}
-		cs[i] = c
-	}
-	return cs
 }
 
 // maxArgJSON is the largest operand, in bytes of JSON, recorded verbatim.

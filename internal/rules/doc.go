@@ -57,10 +57,14 @@
 // decision costs one allocation (the *Decision). Its Output lists each
 // rule's result but no data points. DecideTrace evaluates the same way and
 // then also records every data point in Vars and, re-evaluating each rule
-// that did not match with Program.EvalTrace, the sub-conditions that
-// failed; it allocates and is meant for the explanation stored with a
-// tracked action. Both decide identically by construction. Decisions share their slices and Output with each other and
-// with the configuration: callers must not modify them.
+// that did not match with Program.Explain (EvalTrace without the list of
+// variables read), the sub-conditions that failed. It produces the
+// explanation stored with every tracked action, so it writes Output's JSON
+// directly (the bytes json.Marshal would write for the Output value, with
+// no reflection and no intermediate map) and allocates only the Decision,
+// its Output and a few slabs per rule that did not match. Both decide
+// identically by construction. Decisions share their slices and Output
+// with each other and with the configuration: callers must not modify them.
 //
 // # Output
 //

@@ -11,7 +11,8 @@ import (
 
 // FuzzCompileDecide feeds arbitrary rule sets (rules.json) and data points
 // (input.json) to Compile, Decide and DecideTrace: they must never panic,
-// every decision must be valid and fail safe, and both must decide alike.
+// every decision must be valid and fail safe, both must decide alike, and
+// their output must be json.Marshal's (see TestOutputMatchesMarshal).
 func FuzzCompileDecide(f *testing.F) {
 	files, _ := filepath.Glob("testdata/*.txtar")
 	for _, file := range files {
@@ -63,6 +64,7 @@ func FuzzCompileDecide(f *testing.F) {
 			checkOutput(t, fast, false)
 			checkOutput(t, traced, true)
 			checkSameDecision(t, fast, traced)
+			checkAgainstReference(t, s, cfg, data, "fuzz input")
 		}
 	})
 }

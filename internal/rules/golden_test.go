@@ -131,7 +131,9 @@ func section(t *testing.T, ar *archive, name string, v any) bool {
 	return true
 }
 
-func runGolden(t *testing.T, ar *archive) []byte {
+// loadGolden compiles a golden case's rules and returns the set, the action
+// configuration and the data points.
+func loadGolden(t *testing.T, ar *archive) (*Set, *vigil.ActionConfig, jsonlogic.Data) {
 	t.Helper()
 	rawRules, ok := ar.get("rules.json")
 	if !ok {
@@ -175,7 +177,12 @@ func runGolden(t *testing.T, ar *archive) []byte {
 		VerificationMethods: cfg.VerificationMethods, DefaultVerificationMethod: cfg.DefaultVerificationMethod,
 		PromptToEnrollMethods: cfg.PromptToEnrollVerificationMethods,
 	}
-	data := set.Data(points)
+	return set, ac, set.Data(points)
+}
+
+func runGolden(t *testing.T, ar *archive) []byte {
+	t.Helper()
+	set, ac, data := loadGolden(t, ar)
 	traced, err := set.DecideTrace(ac, data)
 	if err != nil {
 		t.Fatalf("DecideTrace: %v", err)

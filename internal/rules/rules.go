@@ -96,10 +96,13 @@ type rule struct {
 	prompt    []vigil.VerificationMethod
 	snap      vigil.RuleSnapshot
 	prog      *jsonlogic.Program
+	// resultJSON and shadowJSON are the constant beginnings of the rule's
+	// entries in Output.rules and Output.shadowMatches (see encodeRule).
+	resultJSON, shadowJSON string
 }
 
 // Set is a compiled, validated rule set for one action: the active rules in
-// priority order. It is immutable (apart from an internal cache) and safe
+// priority order. It is immutable (apart from internal caches) and safe
 // for concurrent use. A nil *Set has no rules: it decides every action by
 // the configuration's defaults.
 type Set struct {
@@ -110,6 +113,10 @@ type Set struct {
 	varIDs     []int    // table index of each of vars
 	usesLookup bool
 	safe       vigil.Outcome
+	sortedVars []int    // indexes into vars, by path: dataPoints' key order
+	varKeys    []string // JSON key (with the colon) of each of vars
+
+	pool sync.Pool // *scratch, for DecideTrace and build
 
 	memo   atomic.Pointer[map[matchKey]*template] // copy-on-write
 	memoMu sync.Mutex                             // serializes memo writers
@@ -179,6 +186,7 @@ func Compile(rules []*vigil.Rule, opts jsonlogic.Options, options ...Option) (*S
 		}
 		s.usesLookup = s.usesLookup || r.prog.UsesLookup()
 	}
+	s.encodeVars()
 	return s, nil
 }
 
@@ -225,7 +233,7 @@ func compileRule(i int, r *vigil.Rule, opts jsonlogic.Options) (*rule, error) {
 		}
 		return nil, e
 	}
-	return &rule{
+	cr := &rule{
 		id:        r.ID,
 		name:      r.Name,
 		priority:  r.Priority,
@@ -236,7 +244,9 @@ func compileRule(i int, r *vigil.Rule, opts jsonlogic.Options) (*rule, error) {
 		prompt:    clone(r.PromptToEnrollMethods),
 		snap:      vigil.RuleSnapshot{ID: r.ID, Name: r.Name, Description: r.Description},
 		prog:      prog,
-	}, nil
+	}
+	encodeRule(cr)
+	return cr, nil
 }
 
 func checkMethods(ms []vigil.VerificationMethod, bad func(j int, format string, args ...any) error) error {

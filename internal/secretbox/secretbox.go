@@ -3,6 +3,7 @@ package secretbox
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hkdf"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -38,8 +39,9 @@ var _ vigil.Cipher = (*Box)(nil)
 var errOpen = errors.New("secretbox: message authentication failed")
 
 type boxKey struct {
-	id   [idSize]byte
-	aead cipher.AEAD
+	id      [idSize]byte
+	aead    cipher.AEAD
+	derived [sha256.Size]byte // HKDF-SHA256 PRK of the key, for DeriveKeys
 }
 
 // Box seals with one primary key and opens with the primary or any old key.
@@ -90,7 +92,13 @@ func newBoxKey(key []byte) (boxKey, error) {
 	if err != nil {
 		return boxKey{}, err
 	}
-	return boxKey{id: KeyID(key), aead: aead}, nil
+	prk, err := hkdf.Extract(sha256.New, key, []byte("vigil secretbox derived keys"))
+	if err != nil {
+		return boxKey{}, err
+	}
+	bk := boxKey{id: KeyID(key), aead: aead}
+	copy(bk.derived[:], prk)
+	return bk, nil
 }
 
 // KeyID returns the 4-byte identifier that Seal writes for key.
@@ -101,6 +109,22 @@ func KeyID(key []byte) [idSize]byte {
 	var id [idSize]byte
 	copy(id[:], h.Sum(nil))
 	return id
+}
+
+// DeriveKeys returns a 32-byte key for purpose derived (HKDF-SHA256) from
+// each master key, the primary's first: for secrets that are keyed rather
+// than sealed (the pepper of one-time code hashes). A value keyed with an
+// old master key is checked with the later keys of the list.
+func (b *Box) DeriveKeys(purpose string) [][]byte {
+	out := make([][]byte, 0, len(b.keys))
+	for _, k := range b.keys {
+		key, err := hkdf.Expand(sha256.New, k.derived[:], "vigil/"+purpose, 32)
+		if err != nil {
+			panic("secretbox: hkdf: " + err.Error()) // only for lengths over 255*32
+		}
+		out = append(out, key)
+	}
+	return out
 }
 
 // PrimaryKeyID returns the hex ID of the key Seal uses, for logs.

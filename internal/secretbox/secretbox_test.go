@@ -265,3 +265,22 @@ func BenchmarkSealOpen(b *testing.B) {
 		}
 	}
 }
+
+func TestDeriveKeys(t *testing.T) {
+	k1, k2 := bytes.Repeat([]byte{1}, secretbox.KeySize), bytes.Repeat([]byte{2}, secretbox.KeySize)
+	b, err := secretbox.New(k1, k2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := b.DeriveKeys("otp")
+	if len(got) != 2 || len(got[0]) != 32 || bytes.Equal(got[0], got[1]) || bytes.Equal(got[0], k1) {
+		t.Fatalf("DeriveKeys = %x", got)
+	}
+	if other := b.DeriveKeys("other"); bytes.Equal(other[0], got[0]) {
+		t.Error("two purposes derive the same key")
+	}
+	b2, _ := secretbox.New(k2)
+	if again := b2.DeriveKeys("otp"); !bytes.Equal(again[0], got[1]) {
+		t.Error("the old key's derived key changed when it became primary")
+	}
+}

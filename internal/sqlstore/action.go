@@ -22,19 +22,20 @@ const maxActions = 1000
 type ActionService struct {
 	db *DB
 
-	insert, ensureUser, insertConfig                 string
+	insert, ensureUser, insertConfig, upsertDevice   string
 	insertWithUser                                   string // PostgreSQL: insert and ensureUser in one round trip
 	find, findByKey, findMany, findManyCodes, update string
-	consume                                          string
+	consume, scan                                    string
+	verify                                           verificationSQL
 }
 
 const actionCols = `tenant_id, id, user_id, action_code, idempotency_key, state, state_updated_at,
 	created_at, updated_at, decision, allowed_methods, default_method, is_enrolled, enrolled_methods,
 	context, verification_method, verified_by_authenticator_id, request_hash, token_issued_at,
-	token_expires_at, validated_at`
+	token_expires_at, validated_at, device_id, ip_address, latitude, longitude`
 
 // actionColCount is the number of columns in actionCols.
-const actionColCount = 21
+const actionColCount = 25
 
 const actionWhere = ` WHERE tenant_id = ? AND user_id = ? AND action_code = ? AND idempotency_key = ?`
 
@@ -45,12 +46,13 @@ func NewActionService(db *DB) *ActionService {
 		WHERE tenant_id = ? AND user_id = ? AND (? = '' OR state = ?) AND created_at >= ?`
 	order := ` ORDER BY created_at DESC, id DESC LIMIT ?`
 	insert := `INSERT INTO actions (` + actionCols + `)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (tenant_id, idempotency_key) DO NOTHING`
 	s := &ActionService{
 		db:            db,
 		insert:        r(insert),
 		ensureUser:    r(ensureUserSQL),
+		upsertDevice:  r(upsertDeviceSQL),
 		insertConfig:  r(insertActionConfigSQL + ` ON CONFLICT (tenant_id, action_code) DO NOTHING`),
 		find:          r(`SELECT ` + actionCols + ` FROM actions` + actionWhere),
 		findByKey:     r(`SELECT ` + actionCols + ` FROM actions WHERE tenant_id = ? AND idempotency_key = ?`),
@@ -58,6 +60,10 @@ func NewActionService(db *DB) *ActionService {
 		findManyCodes: r(findMany + ` AND ` + db.dialect.codesIn + order),
 		update: r(`UPDATE actions SET state = ?, state_updated_at = ?, updated_at = ?` + actionWhere +
 			` RETURNING ` + actionCols),
+		verify: newVerificationSQL(r),
+		scan: r(`SELECT ` + actionCols + ` FROM actions
+			WHERE tenant_id = ? AND action_code = ? AND created_at >= ? AND created_at <= ?
+			ORDER BY created_at DESC, id DESC LIMIT ?`),
 		consume: r(`UPDATE actions SET validated_at = ?` + actionWhere +
 			` AND state = '` + string(vigil.StateChallengeSucceeded) + `' AND validated_at IS NULL
 			RETURNING ` + actionCols),
@@ -65,14 +71,33 @@ func NewActionService(db *DB) *ActionService {
 	if db.dialect.name == DialectPostgres {
 		// A data-modifying CTE (which SQLite lacks) saves a round trip per
 		// track: the user is inserted only if the action was.
-		s.insertWithUser = r(`WITH ins AS (` + insert + ` RETURNING tenant_id, user_id, created_at),
+		s.insertWithUser = r(`WITH ins AS (` + insert + ` RETURNING tenant_id, user_id, device_id, created_at),
 			u AS (INSERT INTO users (tenant_id, id, created_at, updated_at)
 				SELECT tenant_id, user_id, created_at, created_at FROM ins
-				ON CONFLICT (tenant_id, id) DO NOTHING)
+				ON CONFLICT (tenant_id, id) DO NOTHING),
+			dev AS (` + upsertDevicesFromIns + `)
 			SELECT COUNT(*) FROM ins`)
 	}
 	return s
 }
+
+// upsertDeviceSQL records that a user was seen on a device (device.isNew,
+// device.count): arguments tenant, user, device, time, time.
+const upsertDeviceSQL = `INSERT INTO user_devices (tenant_id, user_id, device_id, first_seen_at, last_seen_at)
+	VALUES (?, ?, ?, ?, ?)
+	ON CONFLICT (tenant_id, user_id, device_id) DO UPDATE SET last_seen_at = excluded.last_seen_at
+	WHERE user_devices.last_seen_at < excluded.last_seen_at`
+
+// upsertDevicesFromIns is upsertDeviceSQL for the rows of a PostgreSQL
+// data-modifying CTE named ins (RETURNING tenant_id, user_id, device_id,
+// created_at). DISTINCT ON keeps one row per device, as ON CONFLICT DO
+// UPDATE may not touch a row twice in one statement.
+const upsertDevicesFromIns = `INSERT INTO user_devices (tenant_id, user_id, device_id, first_seen_at, last_seen_at)
+	SELECT DISTINCT ON (tenant_id, user_id, device_id) tenant_id, user_id, device_id, created_at, created_at
+	FROM ins WHERE device_id <> ''
+	ORDER BY tenant_id, user_id, device_id, created_at DESC
+	ON CONFLICT (tenant_id, user_id, device_id) DO UPDATE SET last_seen_at = excluded.last_seen_at
+	WHERE user_devices.last_seen_at < excluded.last_seen_at`
 
 // storedDecision and storedContext are how the decision and context columns
 // encode vigil.Decision and vigil.ActionContext: the same fields (a
@@ -112,11 +137,16 @@ func scanAction(s interface{ Scan(...any) error }) (*vigil.Action, error) {
 	var allowed, enrolled sql.NullString
 	var stateUpdated, created, updated int64
 	var issued, expires, validated sql.NullInt64
+	var deviceID, ip string
+	var lat, lon sql.NullFloat64
 	if err := s.Scan(&a.TenantID, &a.ID, &a.UserID, &a.Code, &a.IdempotencyKey, &state, &stateUpdated,
 		&created, &updated, &decision, &allowed, &defMethod, &a.IsEnrolled, &enrolled,
 		&actx, &verMethod, &a.VerifiedByAuthenticatorID, &a.RequestHash, &issued,
-		&expires, &validated); err != nil {
+		&expires, &validated, &deviceID, &ip, &lat, &lon); err != nil {
 		return nil, err
+	}
+	if lat.Valid && lon.Valid {
+		a.Location = &vigil.GeoPoint{Latitude: lat.Float64, Longitude: lon.Float64}
 	}
 	a.State = vigil.ActionState(state)
 	a.DefaultMethod = vigil.VerificationMethod(defMethod)
@@ -216,8 +246,12 @@ func (s *ActionService) CreateAction(ctx context.Context, a *vigil.Action, newCo
 		nil, nil, string(decision), encodeMethods(a.AllowedMethods), string(a.DefaultMethod), a.IsEnrolled,
 		encodeMethods(a.EnrolledMethods), string(actx), string(a.VerificationMethod),
 		a.VerifiedByAuthenticatorID, hash, nullMicros(a.TokenIssuedAt),
-		nullMicros(a.TokenExpiresAt), nullMicros(a.ValidatedAt)}
-	userID, code := a.UserID, a.Code
+		nullMicros(a.TokenExpiresAt), nullMicros(a.ValidatedAt),
+		a.Context.DeviceID, a.Context.IPAddress, nil, nil}
+	if a.Location != nil {
+		args[23], args[24] = a.Location.Latitude, a.Location.Longitude
+	}
+	userID, code, deviceID := a.UserID, a.Code, a.Context.DeviceID
 
 	var existing *vigil.Action
 	var created bool
@@ -264,6 +298,11 @@ func (s *ActionService) CreateAction(ctx context.Context, a *vigil.Action, newCo
 		if s.insertWithUser == "" {
 			if _, err := tx.exec(s.ensureUser, tenantID, userID, now, now); err != nil {
 				return fmt.Errorf("insert user: %w", err)
+			}
+			if deviceID != "" {
+				if _, err := tx.exec(s.upsertDevice, tenantID, userID, deviceID, now, now); err != nil {
+					return fmt.Errorf("record device: %w", err)
+				}
 			}
 		}
 		if cfg != nil {
@@ -371,9 +410,39 @@ func (s *ActionService) FindActions(ctx context.Context, f vigil.ActionFilter) (
 	return as, nil
 }
 
+// ScanActions calls fn with each action with the code created in [from,
+// to], newest first, at most limit, streaming them from one read.
+func (s *ActionService) ScanActions(ctx context.Context, code string, from, to time.Time, limit int, fn func(*vigil.Action) error) error {
+	tenantID, err := vigil.RequireTenant(ctx)
+	if err != nil {
+		return err
+	}
+	rows, err := s.db.readRows(ctx, s.scan, tenantID, code, micros(from), micros(to), limit)
+	if err != nil {
+		return fmt.Errorf("scan actions: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		a, err := scanAction(rows)
+		if err != nil {
+			return fmt.Errorf("scan actions: %w", err)
+		}
+		if err := fn(a); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("scan actions: %w", err)
+	}
+	return nil
+}
+
 // UpdateActionState sets an action's state (no transition rules: this is
 // the administrative override) and returns the action. ENOTFOUND if none;
-// EINVALID for an unknown state.
+// EINVALID for an unknown state. A move to CHALLENGE_SUCCEEDED from another
+// state records the verification in the same transaction: the action's
+// device is remembered, its IP address verified (with its location), and
+// the user has verified.
 func (s *ActionService) UpdateActionState(ctx context.Context, userID, code, idempotencyKey string, state vigil.ActionState) (*vigil.Action, error) {
 	tenantID, err := vigil.RequireTenant(ctx)
 	if err != nil {
@@ -385,9 +454,22 @@ func (s *ActionService) UpdateActionState(ctx context.Context, userID, code, ide
 	var out *vigil.Action
 	err = s.db.write(ctx, func(tx *Tx) error {
 		now := micros(tx.now)
+		var before vigil.ActionState
+		if state == vigil.StateChallengeSucceeded {
+			old, err := scanAction(tx.queryRow(s.find, tenantID, userID, code, idempotencyKey))
+			if err != nil {
+				return noRows("update action state", err, "Action not found.")
+			}
+			before = old.State
+		}
 		a, err := scanAction(tx.queryRow(s.update, string(state), now, now, tenantID, userID, code, idempotencyKey))
 		if err != nil {
 			return noRows("update action state", err, "Action not found.")
+		}
+		if state == vigil.StateChallengeSucceeded && before != state {
+			if err := s.verify.record(tx, a, now); err != nil {
+				return err
+			}
 		}
 		out = a
 		return nil

@@ -61,11 +61,12 @@ func (db *DB) coalescedInsertSQL(n int, advance bool) string {
 		b.WriteByte(')')
 	}
 	b.WriteString(` ON CONFLICT (tenant_id, idempotency_key) DO NOTHING
-		RETURNING id, tenant_id, user_id, action_code, created_at),
+		RETURNING id, tenant_id, user_id, action_code, device_id, created_at),
 		u AS (INSERT INTO users (tenant_id, id, created_at, updated_at)
 			SELECT DISTINCT ON (tenant_id, user_id) tenant_id, user_id, created_at, created_at FROM ins
 			ORDER BY tenant_id, user_id
-			ON CONFLICT (tenant_id, id) DO NOTHING)`)
+			ON CONFLICT (tenant_id, id) DO NOTHING),
+		dev AS (` + upsertDevicesFromIns + `)`)
 	if advance {
 		// lk locks the configurations to advance in key order (a locking
 		// clause applies after ORDER BY), and adv updates only rows lk

@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -24,7 +25,7 @@ type TenantService struct {
 	expireKeys, activeKey                               string
 }
 
-const tenantCols = `id, name, token_ttl, created_at, updated_at`
+const tenantCols = `id, name, token_ttl, created_at, updated_at, time_zone, client_settings`
 
 const apiKeyCols = `id, tenant_id, kind, hash, hint, created_at, expires_at`
 
@@ -33,13 +34,15 @@ func NewTenantService(db *DB) *TenantService {
 	r := db.rebind
 	return &TenantService{
 		db:           db,
-		insertTenant: r(`INSERT INTO tenants (` + tenantCols + `) VALUES (?, ?, ?, ?, ?)`),
+		insertTenant: r(`INSERT INTO tenants (` + tenantCols + `) VALUES (?, ?, ?, ?, ?, ?, ?)`),
 		findTenant:   r(`SELECT ` + tenantCols + ` FROM tenants WHERE id = ?`),
 		findTenants:  r(`SELECT ` + tenantCols + ` FROM tenants ORDER BY created_at, id`),
-		updateTenant: r(`UPDATE tenants SET name = COALESCE(?, name), token_ttl = COALESCE(?, token_ttl), updated_at = ?
+		updateTenant: r(`UPDATE tenants SET name = COALESCE(?, name), token_ttl = COALESCE(?, token_ttl),
+			time_zone = COALESCE(?, time_zone),
+			client_settings = COALESCE(?, client_settings), updated_at = ?
 			WHERE id = ? RETURNING ` + tenantCols),
 		insertKey: r(`INSERT INTO api_keys (` + apiKeyCols + `) VALUES (?, ?, ?, ?, ?, ?, ?)`),
-		authenticate: r(`SELECT t.id, t.name, t.token_ttl, t.created_at, t.updated_at
+		authenticate: r(`SELECT t.id, t.name, t.token_ttl, t.created_at, t.updated_at, t.time_zone, t.client_settings
 			FROM api_keys k JOIN tenants t ON t.id = k.tenant_id
 			WHERE k.hash = ? AND k.kind = ? AND (k.expires_at IS NULL OR k.expires_at > ?)
 			LIMIT 1`),
@@ -55,8 +58,14 @@ func NewTenantService(db *DB) *TenantService {
 func scanTenant(s interface{ Scan(...any) error }) (*vigil.Tenant, error) {
 	var t vigil.Tenant
 	var ttl, created, updated int64
-	if err := s.Scan(&t.ID, &t.Name, &ttl, &created, &updated); err != nil {
+	var client sql.NullString
+	if err := s.Scan(&t.ID, &t.Name, &ttl, &created, &updated, &t.TimeZone, &client); err != nil {
 		return nil, err
+	}
+	if client.Valid {
+		if err := json.Unmarshal([]byte(client.String), &t.Client); err != nil {
+			return nil, fmt.Errorf("decode client settings of tenant %s: %w", t.ID, err)
+		}
 	}
 	t.TokenTTL = time.Duration(ttl) * time.Millisecond
 	t.CreatedAt, t.UpdatedAt = fromMicros(created), fromMicros(updated)
@@ -70,6 +79,16 @@ func (s *TenantService) CreateTenant(ctx context.Context, t *vigil.Tenant, keys 
 	if t.ID == "" {
 		return vigil.Errorf(vigil.EINVALID, "Tenant ID is required.")
 	}
+	if err := vigil.CheckTimeZone(t.TimeZone); err != nil {
+		return err
+	}
+	if err := vigil.CheckClientSettings(&t.Client); err != nil {
+		return err
+	}
+	client, err := encodeClientSettings(&t.Client)
+	if err != nil {
+		return err
+	}
 	var now time.Time
 	ids := make([]string, len(keys))
 	for i, k := range keys {
@@ -81,9 +100,9 @@ func (s *TenantService) CreateTenant(ctx context.Context, t *vigil.Tenant, keys 
 			ids[i] = uuid.NewString()
 		}
 	}
-	err := s.db.write(ctx, func(tx *Tx) error {
+	err = s.db.write(ctx, func(tx *Tx) error {
 		now = tx.now
-		if _, err := tx.exec(s.insertTenant, t.ID, t.Name, t.TokenTTL.Milliseconds(), micros(now), micros(now)); err != nil {
+		if _, err := tx.exec(s.insertTenant, t.ID, t.Name, t.TokenTTL.Milliseconds(), micros(now), micros(now), t.TimeZone, client); err != nil {
 			return s.db.mapErr("insert tenant", err, "", "A tenant with this ID already exists.")
 		}
 		for i, k := range keys {
@@ -148,6 +167,24 @@ func (s *TenantService) FindTenants(ctx context.Context) ([]*vigil.Tenant, error
 
 // UpdateTenant changes a tenant. ENOTFOUND if none.
 func (s *TenantService) UpdateTenant(ctx context.Context, id string, upd vigil.TenantUpdate) (*vigil.Tenant, error) {
+	if upd.TimeZone != nil {
+		if err := vigil.CheckTimeZone(*upd.TimeZone); err != nil {
+			return nil, err
+		}
+	}
+	var client any
+	if upd.Client != nil {
+		if err := vigil.CheckClientSettings(upd.Client); err != nil {
+			return nil, err
+		}
+		enc, err := encodeClientSettings(upd.Client)
+		if err != nil {
+			return nil, err
+		}
+		if client = enc; enc == nil {
+			client = "{}" // COALESCE keeps NULL as "unchanged"; {} is the defaults
+		}
+	}
 	var ttl *int64
 	if upd.TokenTTL != nil {
 		v := upd.TokenTTL.Milliseconds()
@@ -155,7 +192,7 @@ func (s *TenantService) UpdateTenant(ctx context.Context, id string, upd vigil.T
 	}
 	var out *vigil.Tenant
 	err := s.db.write(ctx, func(tx *Tx) error {
-		t, err := scanTenant(tx.queryRow(s.updateTenant, upd.Name, ttl, micros(tx.now), id))
+		t, err := scanTenant(tx.queryRow(s.updateTenant, upd.Name, ttl, upd.TimeZone, client, micros(tx.now), id))
 		if err != nil {
 			return noRows("update tenant", err, "Tenant not found.")
 		}
@@ -274,4 +311,16 @@ func checkKey(k *vigil.APIKey) error {
 		return vigil.Errorf(vigil.EINVALID, "Unknown API key kind.")
 	}
 	return nil
+}
+
+// encodeClientSettings returns c as JSON, or nil for the defaults.
+func encodeClientSettings(c *vigil.ClientSettings) (any, error) {
+	b, err := json.Marshal(c)
+	if err != nil {
+		return nil, fmt.Errorf("encode client settings: %w", err)
+	}
+	if string(b) == "{}" {
+		return nil, nil
+	}
+	return string(b), nil
 }

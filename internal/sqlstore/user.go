@@ -20,6 +20,8 @@ type UserService struct {
 
 	find, findMany, ensure, update  string
 	deleteActions, deleteAuths, del string
+	deleteDevices, deleteIPs        string
+	deleteChallenges, deleteCodes   string
 }
 
 const userCols = `tenant_id, id, email, email_verified, phone_number, phone_number_verified,
@@ -53,9 +55,13 @@ func NewUserService(db *DB) *UserService {
 			updated_at = ?
 			WHERE tenant_id = ? AND id = ?
 			RETURNING ` + userCols),
-		deleteActions: r(`DELETE FROM actions WHERE tenant_id = ? AND user_id = ?`),
-		deleteAuths:   r(`DELETE FROM authenticators WHERE tenant_id = ? AND user_id = ?`),
-		del:           r(`DELETE FROM users WHERE tenant_id = ? AND id = ?`),
+		deleteActions:    r(`DELETE FROM actions WHERE tenant_id = ? AND user_id = ?`),
+		deleteAuths:      r(`DELETE FROM authenticators WHERE tenant_id = ? AND user_id = ?`),
+		del:              r(`DELETE FROM users WHERE tenant_id = ? AND id = ?`),
+		deleteDevices:    r(`DELETE FROM user_devices WHERE tenant_id = ? AND user_id = ?`),
+		deleteIPs:        r(`DELETE FROM user_ips WHERE tenant_id = ? AND user_id = ?`),
+		deleteChallenges: r(`DELETE FROM challenges WHERE tenant_id = ? AND user_id = ?`),
+		deleteCodes:      r(`DELETE FROM recovery_codes WHERE tenant_id = ? AND user_id = ?`),
 	}
 }
 
@@ -164,7 +170,7 @@ func (s *UserService) DeleteUser(ctx context.Context, id string) error {
 		return err
 	}
 	return s.db.write(ctx, func(tx *Tx) error {
-		for _, q := range []string{s.deleteActions, s.deleteAuths, s.del} {
+		for _, q := range []string{s.deleteActions, s.deleteAuths, s.deleteDevices, s.deleteIPs, s.deleteChallenges, s.deleteCodes, s.del} {
 			if _, err := tx.exec(q, tenantID, id); err != nil {
 				return fmt.Errorf("delete user: %w", err)
 			}

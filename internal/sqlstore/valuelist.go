@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	vigil "github.com/vigil-auth/vigil"
 	"github.com/vigil-auth/vigil/internal/jsonlogic"
@@ -20,6 +21,7 @@ type ValueListService struct {
 	db *DB
 
 	find, findLocked, findAll, insert, update, del, ruleConditions string
+	versions                                                       string
 }
 
 const valueListCols = `tenant_id, alias, name, is_active, item_type, items, created_at, updated_at`
@@ -36,6 +38,7 @@ func NewValueListService(db *DB) *ValueListService {
 		update: r(`UPDATE value_lists SET name = ?, is_active = ?, item_type = ?, items = ?, updated_at = ?
 			WHERE tenant_id = ? AND alias = ?`),
 		del:            r(`DELETE FROM value_lists WHERE tenant_id = ? AND alias = ?`),
+		versions:       r(`SELECT alias, updated_at FROM value_lists WHERE tenant_id = ?`),
 		ruleConditions: r(`SELECT action_code, id, conditions FROM rules WHERE tenant_id = ? AND conditions IS NOT NULL ORDER BY action_code, priority`),
 	}
 }
@@ -109,6 +112,33 @@ func (s *ValueListService) FindValueLists(ctx context.Context) ([]*vigil.ValueLi
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("find value lists: %w", err)
+	}
+	return out, nil
+}
+
+// ValueListVersions returns the last-update time of every list, by alias,
+// without their items: how a cache of lists learns which to reload.
+func (s *ValueListService) ValueListVersions(ctx context.Context) (map[string]time.Time, error) {
+	tenantID, err := vigil.RequireTenant(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.db.readRows(ctx, s.versions, tenantID)
+	if err != nil {
+		return nil, fmt.Errorf("find value list versions: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]time.Time{}
+	for rows.Next() {
+		var alias string
+		var updated int64
+		if err := rows.Scan(&alias, &updated); err != nil {
+			return nil, fmt.Errorf("find value list versions: %w", err)
+		}
+		out[alias] = fromMicros(updated)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("find value list versions: %w", err)
 	}
 	return out, nil
 }

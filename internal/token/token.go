@@ -320,6 +320,11 @@ func appendString(b []byte, s string) []byte {
 
 // invalid returns the error every verification failure gives; reason is
 // for logs only.
+// ErrExpired is in the chain of Verify's error for a token that is
+// authentic but past its expiry: the Client API answers it with
+// "expired_token" so that the SDK calls the application's onTokenExpired.
+var ErrExpired = errors.New("token: expired")
+
 func invalid(reason string) error {
 	return fmt.Errorf("token: %s: %w", reason, &vigil.Error{Code: vigil.EUNAUTHORIZED, Message: "Invalid token."})
 }
@@ -411,7 +416,7 @@ func (i *Issuer) Verify(ctx context.Context, token string) (*Claims, error) {
 	case p.Iat <= 0 || p.Exp <= p.Iat:
 		return nil, invalid("times")
 	case !now.Before(time.Unix(p.Exp, 0)):
-		return nil, invalid("expired")
+		return nil, fmt.Errorf("%w: %w", ErrExpired, &vigil.Error{Code: vigil.EUNAUTHORIZED, Message: "Invalid token."})
 	case time.Unix(p.Iat, 0).After(now.Add(MaxClockSkew)):
 		return nil, invalid("issued in the future")
 	}
@@ -427,6 +432,32 @@ func (i *Issuer) Verify(ctx context.Context, token string) (*Claims, error) {
 		IssuedAt:       time.Unix(p.Iat, 0).UTC(),
 		ExpiresAt:      time.Unix(p.Exp, 0).UTC(),
 	}, nil
+}
+
+// UnverifiedTenant returns the tenant a token claims to be for ("aud"),
+// without verifying anything: for choosing the tenant whose keys Verify
+// must then check the token with. It never trusts the token.
+func UnverifiedTenant(token string) (string, bool) {
+	if len(token) > MaxTokenSize {
+		return "", false
+	}
+	d1 := indexByte(token, '.', 0)
+	if d1 < 0 {
+		return "", false
+	}
+	d2 := indexByte(token, '.', d1+1)
+	if d2 < 0 {
+		return "", false
+	}
+	raw, err := b64.Strict().DecodeString(token[d1+1 : d2])
+	if err != nil {
+		return "", false
+	}
+	var p payload
+	if !parsePayload(raw, &p) || p.Aud == "" {
+		return "", false
+	}
+	return p.Aud, true
 }
 
 func indexByte(s string, c byte, from int) int {

@@ -674,3 +674,33 @@ func BenchmarkSignVerifyParallel(b *testing.B) {
 		}
 	})
 }
+
+// TestExpiredAndTenant checks that only an authentic expired token carries
+// ErrExpired, and that UnverifiedTenant reads the audience of any token.
+func TestExpiredAndTenant(t *testing.T) {
+	f := newFixture(t)
+	ctx := tenantCtx("tenant-a")
+	c := f.claims()
+	c.IssuedAt, c.ExpiresAt = f.clock.Now(), f.clock.Now().Add(time.Minute)
+	tok := mustSign(t, f.issuer, ctx, c)
+	if tenant, ok := token.UnverifiedTenant(tok); !ok || tenant != "tenant-a" {
+		t.Errorf("UnverifiedTenant = %q, %v", tenant, ok)
+	}
+	if _, ok := token.UnverifiedTenant("garbage"); ok {
+		t.Error("UnverifiedTenant accepted garbage")
+	}
+	f.clock.Add(2 * time.Minute)
+	_, err := f.issuer.Verify(ctx, tok)
+	if !errors.Is(err, token.ErrExpired) || vigil.ErrorCode(err) != vigil.EUNAUTHORIZED {
+		t.Errorf("expired: %v", err)
+	}
+	sig := strings.LastIndexByte(tok, '.') + 1
+	flip := byte('A')
+	if tok[sig] == 'A' {
+		flip = 'B'
+	}
+	tampered := tok[:sig] + string(flip) + tok[sig+1:]
+	if _, err := f.issuer.Verify(ctx, tampered); errors.Is(err, token.ErrExpired) || err == nil {
+		t.Errorf("a tampered expired token: %v", err)
+	}
+}

@@ -66,7 +66,8 @@ func TestREADMETour(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the README tour failed: %v\n%s", err, out)
 	}
-	for _, want := range []string{`"state":"ALLOW"`, `"state":"CHALLENGE_REQUIRED"`, `"isValid":false`, `"isValid":true`} {
+	for _, want := range []string{`"state":"ALLOW"`, `"state":"CHALLENGE_REQUIRED"`, `"isValid":false`, `"isValid":true`,
+		`"changed":1`, `"state":"BLOCK"`} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("the README tour's output lacks %s:\n%s", want, out)
 		}

@@ -1,0 +1,263 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	vigil "github.com/vigil-auth/vigil"
+)
+
+var _ vigil.RiskStateService = (*RiskStateService)(nil)
+
+// RiskStateService implements vigil.RiskStateService for the tenant in the
+// context.
+type RiskStateService struct {
+	db *DB
+
+	mu      sync.Mutex
+	queries map[vigil.RiskNeeds]string // by need, rebound
+}
+
+// NewRiskStateService returns a RiskStateService backed by db.
+func NewRiskStateService(db *DB) *RiskStateService {
+	return &RiskStateService{db: db, queries: map[vigil.RiskNeeds]string{}}
+}
+
+// activityNeeds are the parts of the state that one scan of the user's
+// recent actions answers.
+const activityNeeds = vigil.NeedActionCounts | vigil.NeedFailedChallenges | vigil.NeedDistinctIPs
+
+// hour and day in the stored unit (microseconds).
+var hour, day = micros(time.Unix(3600, 0)), micros(time.Unix(86400, 0))
+
+// query returns the rebound SQL for need, built once per need: scalar
+// subqueries in the select list, the user's row by a LEFT JOIN, and, for
+// the activity parts, a LEFT JOIN to one aggregate over the user's most
+// recent actions (through actions_user_created_idx).
+func (s *RiskStateService) query(need vigil.RiskNeeds) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if q, ok := s.queries[need]; ok {
+		return q
+	}
+	pg := s.db.dialect.name == DialectPostgres
+	agg := func(expr, order string) string {
+		if pg {
+			return `string_agg(` + expr + `, ',' ORDER BY ` + order + `)`
+		}
+		return `group_concat(` + expr + `, ',' ORDER BY ` + order + `)`
+	}
+	var cols []string
+	if need&vigil.NeedUser != 0 {
+		cols = append(cols, `u.id IS NOT NULL, COALESCE(u.email, ''), COALESCE(u.phone_number, ''),
+			COALESCE(u.username, ''), u.custom, COALESCE(u.created_at, 0), u.last_verified_at`)
+	}
+	if need&vigil.NeedAuthenticators != 0 {
+		cols = append(cols, `(SELECT `+agg(`method || ':' || CASE WHEN is_default THEN '1' ELSE '0' END`, `created_at, id`)+`
+			FROM authenticators WHERE tenant_id = ? AND user_id = ?)`)
+	}
+	if need&vigil.NeedDevice != 0 {
+		cols = append(cols, `(SELECT CASE WHEN verified_at IS NULL THEN 1 ELSE 2 END FROM user_devices
+				WHERE tenant_id = ? AND user_id = ? AND device_id = ?),
+			(SELECT COUNT(*) FROM user_devices WHERE tenant_id = ? AND user_id = ?)`)
+	}
+	if need&vigil.NeedIP != 0 {
+		cols = append(cols, `(SELECT 1 FROM user_ips WHERE tenant_id = ? AND user_id = ? AND ip_address = ?),
+			(SELECT `+agg(`CAST(latitude AS TEXT) || ' ' || CAST(longitude AS TEXT) || ' ' || CAST(last_verified_at AS TEXT)`,
+			`last_verified_at DESC`)+` FROM (SELECT latitude, longitude, last_verified_at FROM user_ips
+				WHERE tenant_id = ? AND user_id = ? AND latitude IS NOT NULL AND longitude IS NOT NULL
+				ORDER BY last_verified_at DESC LIMIT `+strconv.Itoa(vigil.MaxVerifiedLocations)+`) AS l)`)
+	}
+	if need&activityNeeds != 0 {
+		cols = append(cols, `act.h, act.d, act.f, act.ips`)
+	}
+	q := `SELECT ` + strings.Join(cols, ",\n\t") + `
+		FROM (SELECT 1 AS one) AS one LEFT JOIN users AS u ON u.tenant_id = ? AND u.id = ?`
+	if need&activityNeeds != 0 {
+		q += `
+		LEFT JOIN (SELECT
+			COALESCE(SUM(CASE WHEN action_code = ? AND created_at >= ? THEN 1 ELSE 0 END), 0) AS h,
+			COALESCE(SUM(CASE WHEN action_code = ? AND created_at >= ? THEN 1 ELSE 0 END), 0) AS d,
+			COALESCE(SUM(CASE WHEN state = '` + string(vigil.StateChallengeFailed) + `' AND state_updated_at >= ? THEN 1 ELSE 0 END), 0) AS f,
+			COUNT(DISTINCT CASE WHEN created_at >= ? AND ip_address <> '' THEN ip_address END) AS ips
+			FROM (SELECT action_code, created_at, state, state_updated_at, ip_address FROM actions
+				WHERE tenant_id = ? AND user_id = ? AND created_at >= ? AND created_at <= ?
+				ORDER BY created_at DESC LIMIT ` + strconv.Itoa(vigil.MaxVelocityCount) + `) AS r) AS act ON 1 = 1`
+	}
+	q = s.db.rebind(q)
+	s.queries[need] = q
+	return q
+}
+
+// FindRiskState returns the parts of a user's history that q.Need names, in
+// one statement. A user never seen gives an empty state.
+func (s *RiskStateService) FindRiskState(ctx context.Context, q *vigil.RiskQuery) (*vigil.RiskState, error) {
+	tenantID, err := vigil.RequireTenant(ctx)
+	if err != nil {
+		return nil, err
+	}
+	st := &vigil.RiskState{}
+	need := q.Need
+	if q.DeviceID == "" {
+		need &^= vigil.NeedDevice
+	}
+	if q.IPAddress == "" {
+		need &^= vigil.NeedIP
+	}
+	if need == 0 || q.UserID == "" {
+		return st, nil
+	}
+
+	var (
+		userExists             bool
+		email, phone, username string
+		custom, auths, locs    sql.NullString
+		created                int64
+		lastVerified           sql.NullInt64
+		device, ipOK           sql.NullInt64
+		devCount               int64
+		hourCount, dayCount    int64
+		failed, ips            int64
+	)
+	var args, dest []any
+	if need&vigil.NeedUser != 0 {
+		dest = append(dest, &userExists, &email, &phone, &username, &custom, &created, &lastVerified)
+	}
+	if need&vigil.NeedAuthenticators != 0 {
+		args = append(args, tenantID, q.UserID)
+		dest = append(dest, &auths)
+	}
+	if need&vigil.NeedDevice != 0 {
+		args = append(args, tenantID, q.UserID, q.DeviceID, tenantID, q.UserID)
+		dest = append(dest, &device, &devCount)
+	}
+	if need&vigil.NeedIP != 0 {
+		args = append(args, tenantID, q.UserID, q.IPAddress, tenantID, q.UserID)
+		dest = append(dest, &ipOK, &locs)
+	}
+	if need&activityNeeds != 0 {
+		dest = append(dest, &hourCount, &dayCount, &failed, &ips)
+	}
+	args = append(args, tenantID, q.UserID)
+	if need&activityNeeds != 0 {
+		// A challenge fails within its token's lifetime: the scan looks a
+		// day further back than the hour, generously.
+		now := micros(q.Now)
+		from := now - day
+		if need&vigil.NeedFailedChallenges != 0 {
+			from = now - day - hour
+		}
+		args = append(args, q.ActionCode, now-hour, q.ActionCode, now-day, now-hour, now-day,
+			tenantID, q.UserID, from, now)
+	}
+	if err := s.db.readRow(ctx, s.query(need), args...).Scan(dest...); err != nil {
+		return nil, unclean(fmt.Errorf("find risk state: %w", err))
+	}
+
+	if need&vigil.NeedUser != 0 && userExists {
+		u := &vigil.User{TenantID: tenantID, ID: q.UserID, Email: email, PhoneNumber: phone, Username: username,
+			CreatedAt: fromMicros(created)}
+		if custom.Valid {
+			if err := json.Unmarshal([]byte(custom.String), &u.Custom); err != nil {
+				return nil, fmt.Errorf("decode custom of user: %w", err)
+			}
+		}
+		st.User = u
+		st.LastVerifiedAt = fromNullMicros(lastVerified)
+	}
+	if auths.Valid && auths.String != "" {
+		for item := range strings.SplitSeq(auths.String, ",") {
+			m, def, _ := strings.Cut(item, ":")
+			st.Authenticators = append(st.Authenticators, &vigil.Authenticator{
+				TenantID: tenantID, UserID: q.UserID, Method: vigil.VerificationMethod(m), IsDefault: def == "1"})
+		}
+	}
+	st.DeviceSeen, st.DeviceVerified, st.DeviceCount = device.Valid, device.Int64 == 2, int(devCount)
+	st.IPVerified = ipOK.Valid
+	if locs.Valid {
+		if st.VerifiedLocations, err = parseLocations(locs.String); err != nil {
+			return nil, err
+		}
+	}
+	if need&vigil.NeedActionCounts != 0 {
+		st.ActionsLastHour, st.ActionsLastDay = int(hourCount), int(dayCount)
+	}
+	if need&vigil.NeedFailedChallenges != 0 {
+		st.FailedChallengesLastHour = int(failed)
+	}
+	if need&vigil.NeedDistinctIPs != 0 {
+		st.DistinctIPsLastDay = int(ips)
+	}
+	return st, nil
+}
+
+// parseLocations decodes "lat lon micros,..." into locations, newest first.
+func parseLocations(s string) ([]vigil.VerifiedLocation, error) {
+	var out []vigil.VerifiedLocation
+	for item := range strings.SplitSeq(s, ",") {
+		f := strings.Fields(item)
+		if len(f) != 3 {
+			return nil, fmt.Errorf("decode verified location %q", item)
+		}
+		lat, err1 := strconv.ParseFloat(f[0], 64)
+		lon, err2 := strconv.ParseFloat(f[1], 64)
+		at, err3 := strconv.ParseInt(f[2], 10, 64)
+		if err1 != nil || err2 != nil || err3 != nil {
+			return nil, fmt.Errorf("decode verified location %q", item)
+		}
+		out = append(out, vigil.VerifiedLocation{GeoPoint: vigil.GeoPoint{Latitude: lat, Longitude: lon}, At: fromMicros(at)})
+	}
+	slices.SortStableFunc(out, func(a, b vigil.VerifiedLocation) int { return b.At.Compare(a.At) })
+	return out, nil
+}
+
+// verificationSQL are the statements that record a successful challenge of
+// an action (see recordVerification).
+type verificationSQL struct {
+	device, ip, user string
+}
+
+func newVerificationSQL(r func(string) string) verificationSQL {
+	return verificationSQL{
+		device: r(`INSERT INTO user_devices (tenant_id, user_id, device_id, first_seen_at, last_seen_at, verified_at)
+			VALUES (?, ?, ?, ?, ?, ?)
+			ON CONFLICT (tenant_id, user_id, device_id) DO UPDATE SET verified_at = excluded.verified_at`),
+		ip: r(`INSERT INTO user_ips (tenant_id, user_id, ip_address, first_verified_at, last_verified_at, latitude, longitude)
+			VALUES (?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (tenant_id, user_id, ip_address) DO UPDATE SET last_verified_at = excluded.last_verified_at,
+				latitude = COALESCE(excluded.latitude, user_ips.latitude),
+				longitude = COALESCE(excluded.longitude, user_ips.longitude)`),
+		user: r(`UPDATE users SET last_verified_at = ? WHERE tenant_id = ? AND id = ?`),
+	}
+}
+
+// recordVerification records, in tx, that a's challenge succeeded at now:
+// its device is remembered, its IP address (with its location) verified,
+// and its user has verified.
+func (v verificationSQL) record(tx *Tx, a *vigil.Action, now int64) error {
+	if d := a.Context.DeviceID; d != "" {
+		if _, err := tx.exec(v.device, a.TenantID, a.UserID, d, now, now, now); err != nil {
+			return fmt.Errorf("record verified device: %w", err)
+		}
+	}
+	if ip := a.Context.IPAddress; ip != "" {
+		var lat, lon any
+		if a.Location != nil {
+			lat, lon = a.Location.Latitude, a.Location.Longitude
+		}
+		if _, err := tx.exec(v.ip, a.TenantID, a.UserID, ip, now, now, lat, lon); err != nil {
+			return fmt.Errorf("record verified IP address: %w", err)
+		}
+	}
+	if _, err := tx.exec(v.user, now, a.TenantID, a.UserID); err != nil {
+		return fmt.Errorf("record verification: %w", err)
+	}
+	return nil
+}
