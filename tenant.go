@@ -26,7 +26,9 @@ type Tenant struct {
 	TimeZone string
 	// Client holds the tenant's Client API, hosted page and WebAuthn
 	// settings; the zero value means the defaults.
-	Client    ClientSettings
+	Client ClientSettings
+	// Theme is the hosted page's look; nil means Vigil's default.
+	Theme     *Theme
 	CreatedAt time.Time
 	UpdatedAt time.Time
 }
@@ -57,6 +59,9 @@ type TenantUpdate struct {
 	TokenTTL *time.Duration
 	TimeZone *string
 	Client   *ClientSettings
+	// Theme replaces the stored theme when non-nil; a Theme with no fields
+	// set clears it.
+	Theme *Theme
 }
 
 // Counter regression policies of ClientSettings.CounterRegression.
