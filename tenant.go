@@ -94,6 +94,10 @@ type ClientSettings struct {
 	// DisableRecoveryCodes stops recovery codes from being generated at the
 	// first enrollment.
 	DisableRecoveryCodes bool `json:"disableRecoveryCodes,omitempty"`
+	// LockTrackedContact makes the email address or phone number given to
+	// track fixed on the hosted page's enrollment screen, instead of a
+	// prefilled value the user may change.
+	LockTrackedContact bool `json:"lockTrackedContact,omitempty"`
 }
 
 // CheckClientSettings returns an EINVALID error naming the first invalid

@@ -448,7 +448,7 @@ func (p *declParser) client(path string, n *yaml.Node) *vigil.ClientSettings {
 		return out
 	}
 	p.fields(path, n, []string{"allowedOrigins", "relyingPartyId", "relyingPartyName", "webauthnOrigins",
-		"counterRegression", "allowRemovingLastAuthenticator", "disableRecoveryCodes"}, func(key, kp string, v *yaml.Node) {
+		"counterRegression", "allowRemovingLastAuthenticator", "disableRecoveryCodes", "lockTrackedContact"}, func(key, kp string, v *yaml.Node) {
 		switch key {
 		case "allowedOrigins":
 			c.AllowedOrigins = strs(kp, v)
@@ -464,6 +464,8 @@ func (p *declParser) client(path string, n *yaml.Node) *vigil.ClientSettings {
 			c.AllowRemovingLastAuthenticator = p.boolean(kp, v)
 		case "disableRecoveryCodes":
 			c.DisableRecoveryCodes = p.boolean(kp, v)
+		case "lockTrackedContact":
+			c.LockTrackedContact = p.boolean(kp, v)
 		}
 	})
 	if err := vigil.CheckClientSettings(c); err != nil {

@@ -7,6 +7,7 @@ import (
 	"github.com/vigil-auth/vigil/internal/challenge"
 	"github.com/vigil-auth/vigil/internal/datapoint"
 	"github.com/vigil-auth/vigil/internal/delivery"
+	"github.com/vigil-auth/vigil/internal/hostedpage"
 	"github.com/vigil-auth/vigil/internal/ipintel"
 	"github.com/vigil-auth/vigil/internal/otp"
 	"github.com/vigil-auth/vigil/internal/useragent"
@@ -22,6 +23,7 @@ import (
 	"github.com/vigil-auth/vigil"
 	"github.com/vigil-auth/vigil/internal/httpapi"
 	"github.com/vigil-auth/vigil/internal/risk"
+	"github.com/vigil-auth/vigil/internal/secretbox"
 	"github.com/vigil-auth/vigil/internal/sqlstore"
 	"github.com/vigil-auth/vigil/internal/token"
 )
@@ -121,7 +123,7 @@ func runServe(ctx context.Context, args []string, e *runEnv) (err error) {
 		}
 		hashers = append(hashers, h)
 	}
-	chal := challengeDeps{email: email, sms: sms, hashers: hashers}
+	chal := challengeDeps{email: email, sms: sms, hashers: hashers, box: box}
 
 	api, err := newAPIServer(db, svc, sources, chal, publicURL, cfg.MetricsAddr != "", e, logger)
 	if err != nil {
@@ -243,6 +245,7 @@ type challengeDeps struct {
 	email   delivery.EmailSender
 	sms     delivery.SMSSender
 	hashers []*otp.Hasher
+	box     *secretbox.Box // seals the hosted page's session cookie
 }
 
 func newAPIServer(db *sqlstore.DB, svc *services, sources *datapoint.Sources, cd challengeDeps, publicURL string, separateMetrics bool, e *runEnv, logger *slog.Logger) (*httpapi.Server, error) {
@@ -280,6 +283,13 @@ func newAPIServer(db *sqlstore.DB, svc *services, sources *datapoint.Sources, cd
 	if err != nil {
 		return nil, err
 	}
+	page, err := hostedpage.New(hostedpage.Config{PublicURL: publicURL}, hostedpage.Deps{
+		Challenges: challenges, Authenticators: svc.authenticators, ChallengeStore: svc.challenges, Tenants: svc.tenants,
+		Box: cd.box, Logger: logger,
+	})
+	if err != nil {
+		return nil, err
+	}
 	return httpapi.NewServer(httpapi.Config{PublicURL: publicURL, SeparateMetrics: separateMetrics}, httpapi.Deps{
 		Tenants:        svc.tenants,
 		Users:          svc.users,
@@ -295,6 +305,7 @@ func newAPIServer(db *sqlstore.DB, svc *services, sources *datapoint.Sources, cd
 
 		CustomDataPoints: svc.customDataPoints,
 		Challenges:       challenges,
+		HostedPage:       page,
 		Simulator: risk.NewSimulator(risk.SimulatorDeps{
 			Configs: svc.configs, Rules: svc.rules, Tenants: svc.tenants, Actions: svc.actions, Evaluator: evaluator,
 		}),

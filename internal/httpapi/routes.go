@@ -69,6 +69,12 @@ func (s *Server) routes() http.Handler {
 		s.route(root, "/v1/client/", s.handleNotFound)
 	}
 
+	// The hosted challenge page: HTML, not JSON; it checks its own session.
+	if s.hostedPage != nil {
+		s.mount(root, "/challenge", s.hostedPage)
+		s.mount(root, "/challenge/", s.hostedPage)
+	}
+
 	s.mount(root, "/v1", serverAPI)
 	s.mount(root, "/v1/", serverAPI)
 

@@ -70,6 +70,10 @@ type Deps struct {
 	// page. Nil leaves them out (/v1/client answers 404).
 	Challenges *challenge.Service
 
+	// HostedPage serves the pre-built challenge page under /challenge.
+	// Nil leaves it out.
+	HostedPage http.Handler
+
 	// Simulator serves POST .../action-configurations/{actionCode}/simulate.
 	// Nil leaves that route out (it answers 404).
 	Simulator vigil.RuleSimulator
@@ -110,6 +114,7 @@ type Server struct {
 	customDataPoints vigil.CustomDataPointService // nil: no custom data point routes
 	simulator        vigil.RuleSimulator          // nil: no simulation route
 	challenges       *challenge.Service           // nil: no Client API
+	hostedPage       http.Handler                 // nil: no hosted page
 	originCache      clientOrigins
 
 	registry *prometheus.Registry
@@ -172,6 +177,7 @@ func NewServer(cfg Config, deps Deps) (*Server, error) {
 		customDataPoints: deps.CustomDataPoints,
 		simulator:        deps.Simulator,
 		challenges:       deps.Challenges,
+		hostedPage:       deps.HostedPage,
 	}
 	if cfg.PublicURL != "" {
 		u, err := url.Parse(cfg.PublicURL)
