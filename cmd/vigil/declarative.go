@@ -58,6 +58,7 @@ type TenantDecl struct {
 	TokenTTL         time.Duration         // 0: not declared
 	TimeZone         *string               // nil: not declared; "" is UTC
 	Client           *vigil.ClientSettings // nil: not declared
+	Theme            *vigil.Theme          // nil: not declared; one with nothing set clears the stored theme
 	Actions          []*vigil.ActionConfig
 	Rules            []*vigil.Rule // of the declared actions, in file order
 	ValueLists       []*vigil.ValueList
@@ -265,7 +266,7 @@ func (p *declParser) root(doc *yaml.Node) *Declaration {
 func (p *declParser) tenant(path string, n *yaml.Node) *TenantDecl {
 	t := &TenantDecl{}
 	known := []string{"tenantId", "name", "serverSecret", "managementSecret", "tokenDurationInMinutes", "timeZone", "client",
-		"actions", "valueLists", "customDataPoints"}
+		"theme", "actions", "valueLists", "customDataPoints"}
 	hasID := false
 	ok := p.fields(path, n, known, func(key, kp string, v *yaml.Node) {
 		switch key {
@@ -304,6 +305,8 @@ func (p *declParser) tenant(path string, n *yaml.Node) *TenantDecl {
 			t.TimeZone = &tz
 		case "client":
 			t.Client = p.client(kp, v)
+		case "theme":
+			t.Theme = p.theme(kp, v)
 		case "valueLists":
 			p.seq(kp, v, func(_ int, path string, v *yaml.Node) {
 				if l := p.valueList(path, v); l != nil {
@@ -732,6 +735,7 @@ func (td *TenantDecl) apply(ctx context.Context, deps applyDeps) error {
 		if td.Client != nil {
 			t.Client = *td.Client
 		}
+		t.Theme = vigil.CompactTheme(td.Theme)
 		if t.Name == "" {
 			t.Name = td.ID
 		}
@@ -755,7 +759,10 @@ func (td *TenantDecl) apply(ctx context.Context, deps applyDeps) error {
 		if td.Client != nil && !reflect.DeepEqual(*td.Client, t.Client) {
 			upd.Client = td.Client
 		}
-		if upd.Name != nil || upd.TokenTTL != nil || upd.TimeZone != nil || upd.Client != nil {
+		if td.Theme != nil && !reflect.DeepEqual(vigil.CompactTheme(td.Theme), t.Theme) {
+			upd.Theme = td.Theme
+		}
+		if upd.Name != nil || upd.TokenTTL != nil || upd.TimeZone != nil || upd.Client != nil || upd.Theme != nil {
 			if _, err := deps.Tenants.UpdateTenant(ctx, td.ID, upd); err != nil {
 				return fmt.Errorf("update tenant: %w", err)
 			}

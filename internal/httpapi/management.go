@@ -38,6 +38,8 @@ func (s *Server) managementRoutes(mux *http.ServeMux) {
 	s.route(mux, "GET /v1/management/value-lists/{alias}", s.handleValueListGet)
 	s.route(mux, "PATCH /v1/management/value-lists/{alias}", s.handleValueListUpdate)
 	s.route(mux, "DELETE /v1/management/value-lists/{alias}", s.handleValueListDelete)
+	s.route(mux, "GET /v1/management/theme", s.handleThemeGet)
+	s.route(mux, "PATCH /v1/management/theme", s.handleThemeUpdate)
 	if s.customDataPoints != nil {
 		s.route(mux, "GET /v1/management/custom-data-points", s.handleCustomDataPointList)
 		s.route(mux, "POST /v1/management/custom-data-points", s.handleCustomDataPointCreate)

@@ -25,7 +25,7 @@ type TenantService struct {
 	expireKeys, activeKey                               string
 }
 
-const tenantCols = `id, name, token_ttl, created_at, updated_at, time_zone, client_settings`
+const tenantCols = `id, name, token_ttl, created_at, updated_at, time_zone, client_settings, theme`
 
 const apiKeyCols = `id, tenant_id, kind, hash, hint, created_at, expires_at`
 
@@ -34,15 +34,16 @@ func NewTenantService(db *DB) *TenantService {
 	r := db.rebind
 	return &TenantService{
 		db:           db,
-		insertTenant: r(`INSERT INTO tenants (` + tenantCols + `) VALUES (?, ?, ?, ?, ?, ?, ?)`),
+		insertTenant: r(`INSERT INTO tenants (` + tenantCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
 		findTenant:   r(`SELECT ` + tenantCols + ` FROM tenants WHERE id = ?`),
 		findTenants:  r(`SELECT ` + tenantCols + ` FROM tenants ORDER BY created_at, id`),
 		updateTenant: r(`UPDATE tenants SET name = COALESCE(?, name), token_ttl = COALESCE(?, token_ttl),
 			time_zone = COALESCE(?, time_zone),
-			client_settings = COALESCE(?, client_settings), updated_at = ?
+			client_settings = COALESCE(?, client_settings),
+			theme = CASE WHEN ? THEN ? ELSE theme END, updated_at = ?
 			WHERE id = ? RETURNING ` + tenantCols),
 		insertKey: r(`INSERT INTO api_keys (` + apiKeyCols + `) VALUES (?, ?, ?, ?, ?, ?, ?)`),
-		authenticate: r(`SELECT t.id, t.name, t.token_ttl, t.created_at, t.updated_at, t.time_zone, t.client_settings
+		authenticate: r(`SELECT t.id, t.name, t.token_ttl, t.created_at, t.updated_at, t.time_zone, t.client_settings, t.theme
 			FROM api_keys k JOIN tenants t ON t.id = k.tenant_id
 			WHERE k.hash = ? AND k.kind = ? AND (k.expires_at IS NULL OR k.expires_at > ?)
 			LIMIT 1`),
@@ -58,13 +59,19 @@ func NewTenantService(db *DB) *TenantService {
 func scanTenant(s interface{ Scan(...any) error }) (*vigil.Tenant, error) {
 	var t vigil.Tenant
 	var ttl, created, updated int64
-	var client sql.NullString
-	if err := s.Scan(&t.ID, &t.Name, &ttl, &created, &updated, &t.TimeZone, &client); err != nil {
+	var client, theme sql.NullString
+	if err := s.Scan(&t.ID, &t.Name, &ttl, &created, &updated, &t.TimeZone, &client, &theme); err != nil {
 		return nil, err
 	}
 	if client.Valid {
 		if err := json.Unmarshal([]byte(client.String), &t.Client); err != nil {
 			return nil, fmt.Errorf("decode client settings of tenant %s: %w", t.ID, err)
+		}
+	}
+	if theme.Valid {
+		t.Theme = &vigil.Theme{}
+		if err := json.Unmarshal([]byte(theme.String), t.Theme); err != nil {
+			return nil, fmt.Errorf("decode theme of tenant %s: %w", t.ID, err)
 		}
 	}
 	t.TokenTTL = time.Duration(ttl) * time.Millisecond
@@ -74,7 +81,8 @@ func scanTenant(s interface{ Scan(...any) error }) (*vigil.Tenant, error) {
 
 // CreateTenant creates t together with keys in one transaction and fills in
 // the timestamps of t and the IDs, tenant and timestamps of keys. ECONFLICT
-// if a tenant with t.ID exists.
+// if a tenant with t.ID exists; EINVALID if a setting, the theme included,
+// fails its check.
 func (s *TenantService) CreateTenant(ctx context.Context, t *vigil.Tenant, keys []*vigil.APIKey) error {
 	if t.ID == "" {
 		return vigil.Errorf(vigil.EINVALID, "Tenant ID is required.")
@@ -86,6 +94,13 @@ func (s *TenantService) CreateTenant(ctx context.Context, t *vigil.Tenant, keys 
 		return err
 	}
 	client, err := encodeClientSettings(&t.Client)
+	if err != nil {
+		return err
+	}
+	if err := vigil.CheckTheme(t.Theme); err != nil {
+		return err
+	}
+	theme, err := encodeTheme(t.Theme)
 	if err != nil {
 		return err
 	}
@@ -102,7 +117,7 @@ func (s *TenantService) CreateTenant(ctx context.Context, t *vigil.Tenant, keys 
 	}
 	err = s.db.write(ctx, func(tx *Tx) error {
 		now = tx.now
-		if _, err := tx.exec(s.insertTenant, t.ID, t.Name, t.TokenTTL.Milliseconds(), micros(now), micros(now), t.TimeZone, client); err != nil {
+		if _, err := tx.exec(s.insertTenant, t.ID, t.Name, t.TokenTTL.Milliseconds(), micros(now), micros(now), t.TimeZone, client, theme); err != nil {
 			return s.db.mapErr("insert tenant", err, "", "A tenant with this ID already exists.")
 		}
 		for i, k := range keys {
@@ -165,7 +180,9 @@ func (s *TenantService) FindTenants(ctx context.Context) ([]*vigil.Tenant, error
 	return ts, nil
 }
 
-// UpdateTenant changes a tenant. ENOTFOUND if none.
+// UpdateTenant changes a tenant. A non-nil upd.Theme replaces the stored
+// theme (without its empty parts; one with nothing set stores NULL). EINVALID
+// if a setting fails its check, ENOTFOUND if there is no such tenant.
 func (s *TenantService) UpdateTenant(ctx context.Context, id string, upd vigil.TenantUpdate) (*vigil.Tenant, error) {
 	if upd.TimeZone != nil {
 		if err := vigil.CheckTimeZone(*upd.TimeZone); err != nil {
@@ -185,6 +202,17 @@ func (s *TenantService) UpdateTenant(ctx context.Context, id string, upd vigil.T
 			client = "{}" // COALESCE keeps NULL as "unchanged"; {} is the defaults
 		}
 	}
+	setTheme, theme := false, any(nil)
+	if upd.Theme != nil {
+		if err := vigil.CheckTheme(upd.Theme); err != nil {
+			return nil, err
+		}
+		enc, err := encodeTheme(upd.Theme)
+		if err != nil {
+			return nil, err
+		}
+		setTheme, theme = true, enc
+	}
 	var ttl *int64
 	if upd.TokenTTL != nil {
 		v := upd.TokenTTL.Milliseconds()
@@ -192,7 +220,7 @@ func (s *TenantService) UpdateTenant(ctx context.Context, id string, upd vigil.T
 	}
 	var out *vigil.Tenant
 	err := s.db.write(ctx, func(tx *Tx) error {
-		t, err := scanTenant(tx.queryRow(s.updateTenant, upd.Name, ttl, upd.TimeZone, client, micros(tx.now), id))
+		t, err := scanTenant(tx.queryRow(s.updateTenant, upd.Name, ttl, upd.TimeZone, client, setTheme, theme, micros(tx.now), id))
 		if err != nil {
 			return noRows("update tenant", err, "Tenant not found.")
 		}
@@ -321,6 +349,20 @@ func encodeClientSettings(c *vigil.ClientSettings) (any, error) {
 	}
 	if string(b) == "{}" {
 		return nil, nil
+	}
+	return string(b), nil
+}
+
+// encodeTheme returns t without its empty parts as JSON, or nil (NULL) when
+// nothing is set.
+func encodeTheme(t *vigil.Theme) (any, error) {
+	t = vigil.CompactTheme(t)
+	if t == nil {
+		return nil, nil
+	}
+	b, err := json.Marshal(t)
+	if err != nil {
+		return nil, fmt.Errorf("encode theme: %w", err)
 	}
 	return string(b), nil
 }
