@@ -305,7 +305,16 @@ func (h *Handler) form(fn func(*flow)) http.HandlerFunc {
 			h.noSession(w, r)
 			return
 		}
-		if err := r.ParseForm(); err != nil || !h.checkCSRF(r, st, r.PostForm.Get("csrf")) {
+		if err := r.ParseForm(); err != nil {
+			var tooLarge *http.MaxBytesError
+			if errors.As(err, &tooLarge) {
+				h.renderError(w, r, st, http.StatusRequestEntityTooLarge, "errForbiddenTitle", "errTooLarge", "")
+				return
+			}
+			h.renderError(w, r, st, http.StatusBadRequest, "errForbiddenTitle", "errForbidden", "")
+			return
+		}
+		if !h.checkCSRF(r, st, r.PostForm.Get("csrf")) {
 			h.renderError(w, r, st, http.StatusForbidden, "errForbiddenTitle", "errForbidden", "")
 			return
 		}
