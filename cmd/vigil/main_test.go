@@ -89,7 +89,9 @@ func startServe(t *testing.T, env map[string]string, args ...string) *testServer
 	})
 	select {
 	case addr := <-ready:
-		s.url = "http://" + addr
+		// The public URL serve prints and builds links with names the
+		// loopback host "localhost".
+		s.url = strings.Replace("http://"+addr, "http://127.0.0.1:", "http://localhost:", 1)
 	case err := <-s.done:
 		t.Fatalf("serve stopped before listening: %v\nstderr:\n%s", err, s.stderr.String())
 	case <-time.After(30 * time.Second):

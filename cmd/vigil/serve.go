@@ -313,13 +313,16 @@ func newAPIServer(db *sqlstore.DB, svc *services, sources *datapoint.Sources, cd
 }
 
 // defaultPublicURL is the public URL when none is configured: the listen
-// address, with "localhost" for a wildcard host.
+// address, with "localhost" for a wildcard or loopback host (browsers
+// treat http://localhost as a secure context, where the hosted page's
+// passkeys and cookies work; they do not accept an IP address as a
+// WebAuthn RP ID).
 func defaultPublicURL(a net.Addr) string {
 	host, port, err := net.SplitHostPort(a.String())
 	if err != nil {
 		return "http://" + a.String()
 	}
-	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+	if ip := net.ParseIP(host); ip != nil && (ip.IsUnspecified() || ip.IsLoopback()) {
 		host = "localhost"
 	}
 	return "http://" + net.JoinHostPort(host, port)
