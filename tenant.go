@@ -62,6 +62,10 @@ type TenantUpdate struct {
 	// Theme replaces the stored theme when non-nil; a Theme with no fields
 	// set clears it.
 	Theme *Theme
+	// IfUpdatedAt, when not zero, makes the update conditional: ECONFLICT
+	// unless the tenant's UpdatedAt still equals it (for read-modify-write
+	// updates such as a theme PATCH).
+	IfUpdatedAt time.Time
 }
 
 // Counter regression policies of ClientSettings.CounterRegression.

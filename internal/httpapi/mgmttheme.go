@@ -60,27 +60,36 @@ func (s *Server) handleThemeUpdate(w http.ResponseWriter, r *http.Request) error
 	if err := s.decodeJSON(w, r, &patch); err != nil {
 		return err
 	}
-	t, err := s.tenants.FindTenantByID(r.Context(), id)
-	if err != nil {
-		return err
-	}
-	stored, err := themeObject(t.Theme)
-	if err != nil {
-		return err
-	}
-	theme, err := decodeTheme(pruneEmpty(mergePatch(stored, patch)))
-	if err != nil {
-		return err
-	}
-	if err := vigil.CheckTheme(theme); err != nil {
-		return err
-	}
-	if theme == nil {
-		theme = &vigil.Theme{} // clears the stored theme
-	}
-	t, err = s.tenants.UpdateTenant(r.Context(), id, vigil.TenantUpdate{Theme: theme})
-	if err != nil {
-		return err
+	// Read, merge, write conditionally on the tenant being unchanged, so
+	// that concurrent PATCHes do not lose each other's fields.
+	var t *vigil.Tenant
+	for attempt := 0; ; attempt++ {
+		cur, err := s.tenants.FindTenantByID(r.Context(), id)
+		if err != nil {
+			return err
+		}
+		stored, err := themeObject(cur.Theme)
+		if err != nil {
+			return err
+		}
+		theme, err := decodeTheme(pruneEmpty(mergePatch(stored, patch)))
+		if err != nil {
+			return err
+		}
+		if err := vigil.CheckTheme(theme); err != nil {
+			return err
+		}
+		if theme == nil {
+			theme = &vigil.Theme{} // clears the stored theme
+		}
+		t, err = s.tenants.UpdateTenant(r.Context(), id, vigil.TenantUpdate{Theme: theme, IfUpdatedAt: cur.UpdatedAt})
+		if vigil.ErrorCode(err) == vigil.ECONFLICT && attempt < 4 {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		break
 	}
 	return writeJSON(w, http.StatusOK, themeResponse(t.Theme))
 }

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/vigil-auth/vigil"
@@ -180,4 +181,33 @@ func TestManagementTheme(t *testing.T) {
 		wantBody(t, env.a("PATCH", themePath, body), http.StatusOK, `{}`)
 		wantBody(t, env.a("GET", themePath, ""), http.StatusOK, `{}`)
 	})
+}
+
+// TestManagementThemeConcurrentPatches checks that concurrent PATCHes of
+// different fields do not lose each other's changes (the merge is
+// conditional on the tenant being unchanged, and retried).
+func TestManagementThemeConcurrentPatches(t *testing.T) {
+	env := newMgmtEnv(t)
+	fields := []string{"buttonPrimaryText", "cardBackground", "cardBorder", "inputBackground", "inputBorder", "link"}
+	var wg sync.WaitGroup
+	codes := make([]int, len(fields))
+	for i, f := range fields {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			codes[i] = env.a("PATCH", themePath, `{"colors":{"`+f+`":"#123456"}}`).Code
+		}()
+	}
+	wg.Wait()
+	for i, c := range codes {
+		if c != http.StatusOK {
+			t.Errorf("PATCH %s = %d", fields[i], c)
+		}
+	}
+	body := env.a("GET", themePath, "").Body.String()
+	for _, f := range fields {
+		if !strings.Contains(body, `"`+f+`":"#123456"`) {
+			t.Errorf("after concurrent PATCHes the theme lacks %s: %s", f, body)
+		}
+	}
 }

@@ -41,7 +41,7 @@ func NewTenantService(db *DB) *TenantService {
 			time_zone = COALESCE(?, time_zone),
 			client_settings = COALESCE(?, client_settings),
 			theme = CASE WHEN ? THEN ? ELSE theme END, updated_at = ?
-			WHERE id = ? RETURNING ` + tenantCols),
+			WHERE id = ? AND (? = 0 OR updated_at = ?) RETURNING ` + tenantCols),
 		insertKey: r(`INSERT INTO api_keys (` + apiKeyCols + `) VALUES (?, ?, ?, ?, ?, ?, ?)`),
 		authenticate: r(`SELECT t.id, t.name, t.token_ttl, t.created_at, t.updated_at, t.time_zone, t.client_settings, t.theme
 			FROM api_keys k JOIN tenants t ON t.id = k.tenant_id
@@ -220,7 +220,18 @@ func (s *TenantService) UpdateTenant(ctx context.Context, id string, upd vigil.T
 	}
 	var out *vigil.Tenant
 	err := s.db.write(ctx, func(tx *Tx) error {
-		t, err := scanTenant(tx.queryRow(s.updateTenant, upd.Name, ttl, upd.TimeZone, client, setTheme, theme, micros(tx.now), id))
+		var ifUpdated int64
+		if !upd.IfUpdatedAt.IsZero() {
+			ifUpdated = micros(upd.IfUpdatedAt)
+		}
+		t, err := scanTenant(tx.queryRow(s.updateTenant, upd.Name, ttl, upd.TimeZone, client, setTheme, theme, micros(tx.now), id,
+			ifUpdated, ifUpdated))
+		if errors.Is(err, sql.ErrNoRows) && ifUpdated != 0 {
+			var one int
+			if tx.queryRow(s.tenantExists, id).Scan(&one) == nil {
+				return vigil.Errorf(vigil.ECONFLICT, "The tenant changed concurrently; retry.")
+			}
+		}
 		if err != nil {
 			return noRows("update tenant", err, "Tenant not found.")
 		}
