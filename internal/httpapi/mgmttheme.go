@@ -48,9 +48,9 @@ func (s *Server) handleThemeGet(w http.ResponseWriter, r *http.Request) error {
 // ignored, as on every SDK-facing route. The result must pass
 // vigil.CheckTheme, or the PATCH is a 400 naming the field.
 //
-// The read of the stored theme and the write of the merged one are two
-// store calls: of two PATCHes racing on the same tenant, the later write
-// wins whole.
+// The merged theme is written only if the tenant is unchanged since the
+// read (TenantUpdate.IfUpdatedAt); on a conflict the PATCH merges again,
+// up to five times, so concurrent PATCHes do not lose each other's fields.
 func (s *Server) handleThemeUpdate(w http.ResponseWriter, r *http.Request) error {
 	id, err := vigil.RequireTenant(r.Context())
 	if err != nil {
