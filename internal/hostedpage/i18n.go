@@ -144,7 +144,7 @@ var messages = map[string]map[string]string{
 		"errInvalid": "This link isn't valid. Start again from the application.", "errInvalidTitle": "Invalid link",
 		"errSession": "Your session has ended or this browser blocked its cookie. Start again from the application.", "errSessionTitle": "Session ended",
 		"errForbidden": "This request was refused. Reload the page and try again.", "errForbiddenTitle": "Request refused",
-		"errTooLarge": "What you sent is too large.", "errNotFound": "There is nothing here.", "errNotFoundTitle": "Not found",
+		"errTooLarge": "What you sent is too large.", "changeAddress": "Send again or use another address", "errNotFound": "There is nothing here.", "errNotFoundTitle": "Not found",
 	},
 	"de": {
 		"m.PASSKEY": "Passkey", "m.SECURITY_KEY": "Sicherheitsschlüssel", "m.AUTHENTICATOR_APP": "Authenticator-App",
@@ -196,7 +196,7 @@ var messages = map[string]map[string]string{
 		"errInvalid": "Dieser Link ist ungültig. Beginnen Sie in der Anwendung von vorn.", "errInvalidTitle": "Ungültiger Link",
 		"errSession": "Ihre Sitzung ist beendet oder der Browser hat ihr Cookie blockiert. Beginnen Sie in der Anwendung von vorn.", "errSessionTitle": "Sitzung beendet",
 		"errForbidden": "Die Anfrage wurde abgelehnt. Laden Sie die Seite neu.", "errForbiddenTitle": "Anfrage abgelehnt",
-		"errTooLarge": "Die Eingabe ist zu groß.", "errNotFound": "Hier gibt es nichts.", "errNotFoundTitle": "Nicht gefunden",
+		"errTooLarge": "Die Eingabe ist zu groß.", "changeAddress": "Erneut senden oder andere Adresse verwenden", "errNotFound": "Hier gibt es nichts.", "errNotFoundTitle": "Nicht gefunden",
 	},
 	"fr": {
 		"m.PASSKEY": "Clé d'accès", "m.SECURITY_KEY": "Clé de sécurité", "m.AUTHENTICATOR_APP": "Application d'authentification",
@@ -248,7 +248,7 @@ var messages = map[string]map[string]string{
 		"errInvalid": "Ce lien n'est pas valide. Recommencez depuis l'application.", "errInvalidTitle": "Lien non valide",
 		"errSession": "Votre session a pris fin ou ce navigateur a bloqué son cookie. Recommencez depuis l'application.", "errSessionTitle": "Session terminée",
 		"errForbidden": "La requête a été refusée. Rechargez la page.", "errForbiddenTitle": "Requête refusée",
-		"errTooLarge": "Votre saisie est trop volumineuse.", "errNotFound": "Il n'y a rien ici.", "errNotFoundTitle": "Introuvable",
+		"errTooLarge": "Votre saisie est trop volumineuse.", "changeAddress": "Renvoyer ou utiliser une autre adresse", "errNotFound": "Il n'y a rien ici.", "errNotFoundTitle": "Introuvable",
 	},
 	"es": {
 		"m.PASSKEY": "Llave de acceso", "m.SECURITY_KEY": "Llave de seguridad", "m.AUTHENTICATOR_APP": "App de autenticación",
@@ -300,7 +300,7 @@ var messages = map[string]map[string]string{
 		"errInvalid": "Este enlace no es válido. Vuelve a empezar desde la aplicación.", "errInvalidTitle": "Enlace no válido",
 		"errSession": "Tu sesión terminó o este navegador bloqueó su cookie. Vuelve a empezar desde la aplicación.", "errSessionTitle": "Sesión terminada",
 		"errForbidden": "La solicitud fue rechazada. Vuelve a cargar la página.", "errForbiddenTitle": "Solicitud rechazada",
-		"errTooLarge": "Lo que enviaste es demasiado grande.", "errNotFound": "Aquí no hay nada.", "errNotFoundTitle": "No encontrado",
+		"errTooLarge": "Lo que enviaste es demasiado grande.", "changeAddress": "Reenviar o usar otra dirección", "errNotFound": "Aquí no hay nada.", "errNotFoundTitle": "No encontrado",
 	},
 }
 

@@ -47,6 +47,7 @@ type view struct {
 	Kind          string
 	Others        bool
 	CanResend     bool
+	ResendHref    string // enrollment: enter the address again
 	Poll          bool
 	Locked        bool
 	CanRegenerate bool

@@ -323,7 +323,10 @@ func (f *flow) renderVerify(m vigil.VerificationMethod, status int, errKey strin
 		if f.st.Sent == m {
 			v.Kind = "code"
 			v.Intro = f.loc.T("codeSent", f.st.SentTo)
-			v.CanResend = true
+			v.CanResend = !enrolling
+			if enrolling {
+				v.ResendHref = "/challenge/enroll/" + string(m)
+			}
 		} else {
 			v.Kind = "send"
 			v.Intro = f.loc.T("sendIntro", destination(auths, m))
@@ -338,7 +341,10 @@ func (f *flow) renderVerify(m vigil.VerificationMethod, status int, errKey strin
 	case vigil.MethodEmailMagicLink:
 		v.Title = f.loc.T("magicTitle")
 		if f.st.Sent == m {
-			v.Kind, v.Intro, v.CanResend, v.Poll = "magic", f.loc.T("magicSent", f.st.SentTo), true, true
+			v.Kind, v.Intro, v.CanResend, v.Poll = "magic", f.loc.T("magicSent", f.st.SentTo), !enrolling, true
+			if enrolling {
+				v.ResendHref = "/challenge/enroll/" + string(m)
+			}
 		} else {
 			v.Kind, v.Intro = "send", f.loc.T("sendLinkIntro", destination(auths, m))
 		}
@@ -716,7 +722,7 @@ func (f *flow) showDone() {
 		return
 	}
 	if ru := a.Context.RedirectURL; ru != "" {
-		target, ok := f.redirectTarget(ru, tok)
+		target, ok := redirectTarget(ru, tok, f.h.origin(), f.sess.Tenant.Client.AllowedOrigins)
 		if !ok {
 			f.h.deps.Logger.WarnContext(f.ctx, "hosted page: redirectUrl origin is not an allowed origin of the tenant",
 				"tenant_id", f.sess.Tenant.ID)
@@ -732,15 +738,15 @@ func (f *flow) showDone() {
 }
 
 // redirectTarget appends the token to redirectURL, keeping its query and
-// fragment, if its origin is an allowed origin of the tenant or Vigil's
-// own. Anything else would be an open redirect.
-func (f *flow) redirectTarget(redirectURL, tok string) (string, bool) {
+// fragment, if its origin is self (Vigil's own) or one of allowed.
+// Anything else would be an open redirect.
+func redirectTarget(redirectURL, tok, self string, allowed []string) (string, bool) {
 	u, err := url.Parse(redirectURL)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil || u.Opaque != "" {
 		return "", false
 	}
 	origin := u.Scheme + "://" + strings.ToLower(u.Host)
-	if origin != f.h.origin() && !slices.Contains(f.sess.Tenant.Client.AllowedOrigins, origin) {
+	if origin != self && !slices.Contains(allowed, origin) {
 		return "", false
 	}
 	q := u.Query()
