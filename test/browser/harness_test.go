@@ -149,7 +149,18 @@ func chromiumPath(t *testing.T) string {
 // are cross-origin, and one WebAuthn accepts as an RP ID.
 func startPageServer(t *testing.T, sdk string) string {
 	t.Helper()
+	return startPageServerOn(t, sdk, "localhost")
+}
+
+// startPageServerOn is startPageServer on http://host:port. It also
+// serves /landing, a page that tests redirect to.
+func startPageServerOn(t *testing.T, sdk, host string) string {
+	t.Helper()
 	mux := http.NewServeMux()
+	mux.HandleFunc("GET /landing", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		io.WriteString(w, `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Landed</title><link rel="icon" href="data:,"></head><body><main><h1>Back in the application</h1></main></body></html>`)
+	})
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		io.WriteString(w, pageHTML)
@@ -164,7 +175,7 @@ func startPageServer(t *testing.T, sdk string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return "http://localhost:" + port
+	return "http://" + host + ":" + port
 }
 
 // splitHostPort splits the host and port of an http URL.
@@ -184,16 +195,6 @@ func splitHostPort(rawURL string) (host, port string, err error) {
 // must exit cleanly, without a token or the secret in its output.
 func startVigil(t *testing.T, mail *smtptest.Server, pageOrigin string) (vigilURL, dataDir string) {
 	t.Helper()
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "vigil")
-	if runtime.GOOS == "windows" {
-		bin += ".exe"
-	}
-	build := exec.Command("go", "build", "-o", bin, "github.com/vigil-auth/vigil/cmd/vigil")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/vigil: %v\n%s", err, out)
-	}
-
 	config := fmt.Sprintf(`tenants:
   - tenantId: %s
     name: Acme
@@ -206,6 +207,26 @@ func startVigil(t *testing.T, mail *smtptest.Server, pageOrigin string) (vigilUR
       - actionCode: %s
         defaultUserActionResult: CHALLENGE
 `, testTenantID, pageOrigin, pageOrigin, testAction)
+	return runVigil(t, mail, config, "127.0.0.1:0", "")
+}
+
+// runVigil builds cmd/vigil and runs `vigil serve` on addr with a fresh
+// SQLite database, mail going to mail, the declarative config (its
+// ${BROWSER_SERVER_SECRET} is testServerSecret) and, unless "", the public
+// URL. It returns Vigil's URL (http://the address it listens on) and data
+// directory. The process is stopped with SIGINT when the test ends and must
+// exit cleanly, without a token or the secret in its output.
+func runVigil(t *testing.T, mail *smtptest.Server, config, addr, publicURL string) (vigilURL, dataDir string) {
+	t.Helper()
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "vigil")
+	if runtime.GOOS == "windows" {
+		bin += ".exe"
+	}
+	build := exec.Command("go", "build", "-o", bin, "github.com/vigil-auth/vigil/cmd/vigil")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/vigil: %v\n%s", err, out)
+	}
 	configPath := filepath.Join(dir, "vigil.yaml")
 	if err := os.WriteFile(configPath, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
@@ -213,8 +234,8 @@ func startVigil(t *testing.T, mail *smtptest.Server, pageOrigin string) (vigilUR
 
 	dataDir = filepath.Join(dir, "data")
 	logs := &vigilLog{addr: make(chan string, 1)}
-	cmd := exec.Command(bin, "serve",
-		"--addr", "127.0.0.1:0",
+	args := []string{"serve",
+		"--addr", addr,
 		"--data-dir", dataDir,
 		"--config", configPath,
 		"--log-format", "json",
@@ -223,7 +244,11 @@ func startVigil(t *testing.T, mail *smtptest.Server, pageOrigin string) (vigilUR
 		"--smtp-port", strconv.Itoa(mail.Port),
 		"--smtp-tls", "none",
 		"--smtp-from", "Acme <no-reply@acme.example>",
-	)
+	}
+	if publicURL != "" {
+		args = append(args, "--public-url", publicURL)
+	}
+	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), "BROWSER_SERVER_SECRET="+testServerSecret)
 	cmd.Stdout = logs
 	cmd.Stderr = logs
@@ -256,15 +281,19 @@ func startVigil(t *testing.T, mail *smtptest.Server, pageOrigin string) (vigilUR
 		}
 	})
 
-	var addr string
+	var listening string
 	select {
-	case addr = <-logs.addr:
+	case listening = <-logs.addr:
 	case err := <-done:
 		t.Fatalf("vigil exited before listening: %v\n%s", err, logs)
 	case <-time.After(stepTimeout):
 		t.Fatalf("vigil not listening after %v\n%s", stepTimeout, logs)
 	}
-	vigilURL = "http://" + addr
+	vigilURL = "http://" + listening
+	if publicURL == "" {
+		// Vigil's default public URL names a loopback listener "localhost".
+		vigilURL = strings.Replace(vigilURL, "http://127.0.0.1:", "http://localhost:", 1)
+	}
 	client := &http.Client{Timeout: time.Second}
 	deadline := time.Now().Add(stepTimeout)
 	for {
