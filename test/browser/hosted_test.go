@@ -163,11 +163,15 @@ type screen struct {
 	h     *hostedHarness
 	shots int
 	dir   string
+	id    int64 // distinguishes the screenshots of tabs in one test
 }
+
+// screens numbers the tabs whose screenshots are saved.
+var screens atomic.Int64
 
 func (h *hostedHarness) open(t *testing.T, pageURL string) *screen {
 	t.Helper()
-	s := &screen{tab: h.newTab(t), h: h, dir: t.ArtifactDir()}
+	s := &screen{tab: h.newTab(t), h: h, dir: t.ArtifactDir(), id: screens.Add(1)}
 	t.Cleanup(func() {
 		if t.Failed() {
 			s.shot("failure")
@@ -185,13 +189,13 @@ func (h *hostedHarness) open(t *testing.T, pageURL string) *screen {
 func (s *screen) shot(name string) {
 	ctx, cancel := context.WithTimeout(s.ctx, stepTimeout)
 	defer cancel()
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(90))
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		s.t.Logf("screenshot %s: %v", name, err)
 		return
 	}
 	s.shots++
-	_ = os.WriteFile(filepath.Join(s.dir, fmt.Sprintf("%02d-%s.png", s.shots, name)), png, 0o644)
+	_ = os.WriteFile(filepath.Join(s.dir, fmt.Sprintf("tab%02d-%02d-%s.png", s.id, s.shots, strings.NewReplacer("/", "_", " ", "_", "'", "", "[", "", "]", "", "=", "-").Replace(name))), png, 0o644)
 }
 
 // try evaluates a JavaScript expression, tolerating a page in the middle
