@@ -102,6 +102,10 @@ tenants:
     actions:
       - actionCode: signIn
         defaultUserActionResult: CHALLENGE
+      - actionCode: wire
+        defaultUserActionResult: BLOCK
+      - actionCode: payee
+        defaultUserActionResult: REVIEW
 `)
 	s := startServe(t, map[string]string{"VIGIL_DATA_DIR": dir, "VIGIL_CONFIG": cfgPath},
 		"--email-provider", "smtp", "--smtp-host", mail.Host, "--smtp-port", strconv.Itoa(mail.Port),
@@ -321,6 +325,54 @@ tenants:
 		}
 		if status := c.do("GET", "/challenge", nil, nil); status != http.StatusSeeOther || c.last.Header.Get("Location") != "/challenge/recovery-codes" {
 			t.Errorf("after the link: %d to %q, want the recovery codes", status, c.last.Header.Get("Location"))
+		}
+	})
+
+	t.Run("FinalScreens", func(t *testing.T) {
+		for _, tc := range []struct {
+			action, state string
+			status          int
+			heading         string
+		}{
+			{"wire", "BLOCK", http.StatusForbidden, "This action is blocked"},
+			{"payee", "REVIEW_REQUIRED", http.StatusOK, "reviewing this action"},
+		} {
+			status, res := call(t, "POST", api+"/users/fin/actions/"+tc.action, secret, map[string]any{})
+			if status != http.StatusOK || res["state"] != tc.state {
+				t.Fatalf("track %s = %d %v", tc.action, status, res)
+			}
+			u, _ := res["url"].(string)
+			c := &pageClient{t: t, base: s.url}
+			c.do("GET", u, nil, nil)
+			if got := c.do("GET", "/challenge", nil, nil); got != tc.status || !strings.Contains(c.body, tc.heading) {
+				t.Errorf("%s: %d, want %d with %q", tc.state, got, tc.status, tc.heading)
+			}
+		}
+		// Five wrong codes fail the challenge: the failure screen, and the
+		// action is CHALLENGE_FAILED.
+		const user, email = "wro", "wro@example.com"
+		enrollEmail(user, email)
+		c := open(track(user, nil))
+		c.do("GET", "/challenge/verify/EMAIL_OTP", nil, nil)
+		msg, err := mail.Wait(email, 1, 10*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wrong := "000000"
+		if msg.Code() == wrong {
+			wrong = "111111"
+		}
+		for i := 1; i <= 5; i++ {
+			c.post("/challenge/verify/EMAIL_OTP", url.Values{"code": {wrong}})
+		}
+		if !strings.Contains(c.body, "Verification failed") {
+			t.Errorf("after five wrong codes: %s", c.body)
+		}
+		if got := c.post("/challenge/verify/EMAIL_OTP", url.Values{"code": {msg.Code()}}); got == http.StatusSeeOther {
+			t.Error("the right code after the challenge failed was accepted")
+		}
+		if got := c.do("GET", "/challenge", nil, nil); got != http.StatusOK || !strings.Contains(c.body, "Verification failed") {
+			t.Errorf("the page after failure: %d", got)
 		}
 	})
 
