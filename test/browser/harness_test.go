@@ -528,6 +528,13 @@ func js(v any) string {
 // and the like.
 func (p *tab) addVirtualAuthenticator() webauthn.AuthenticatorID {
 	p.t.Helper()
+	return p.addAuthenticator(webauthn.AuthenticatorTransportInternal)
+}
+
+// addAuthenticator is addVirtualAuthenticator with another transport:
+// AuthenticatorTransportUsb plays a roaming security key.
+func (p *tab) addAuthenticator(transport webauthn.AuthenticatorTransport) webauthn.AuthenticatorID {
+	p.t.Helper()
 	ctx, cancel := context.WithTimeout(p.ctx, stepTimeout)
 	defer cancel()
 	if _, err := chromedp.Call(ctx, webauthn.Enable, webauthn.EnableParams{}); err != nil {
@@ -537,7 +544,7 @@ func (p *tab) addVirtualAuthenticator() webauthn.AuthenticatorID {
 		Options: &webauthn.VirtualAuthenticatorOptions{
 			Protocol:                    webauthn.AuthenticatorProtocolCtap2,
 			Ctap2version:                webauthn.Ctap2versionCtap21,
-			Transport:                   webauthn.AuthenticatorTransportInternal,
+			Transport:                   transport,
 			HasResidentKey:              true,
 			HasUserVerification:         true,
 			IsUserVerified:              true,

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/webauthn"
 	"github.com/chromedp/chromedp"
 
 	"github.com/vigil-auth/vigil/examples/signin/app"
@@ -388,6 +389,29 @@ func TestHostedPage(t *testing.T) {
 		s.checkA11y()
 		s.click("[data-webauthn-start]")
 		h.mustValidate(t, tokenFrom(t, s.waitLocation(h.sdkOrigin+"/landing")), user, "PASSKEY")
+	})
+
+	// A security key (a virtual USB authenticator) enrolled on the page,
+	// then used for the next action.
+	t.Run("SecurityKey", func(t *testing.T) {
+		const user = "sek"
+		pageURL, _ := h.hostedTrack(t, user, map[string]any{"redirectUrl": h.landing()})
+		s := h.open(t, "")
+		auth := s.addAuthenticator(webauthn.AuthenticatorTransportUsb)
+		s.navigate(pageURL)
+		s.click("a.method[data-method=SECURITY_KEY]")
+		s.click("[data-webauthn-start]")
+		if n := len(s.credentials(auth)); n != 1 {
+			t.Fatalf("the virtual security key holds %d credentials, want 1", n)
+		}
+		s.saveRecoveryCodes()
+		h.mustValidate(t, tokenFrom(t, s.waitLocation(h.sdkOrigin+"/landing")), user, "SECURITY_KEY")
+
+		pageURL, _ = h.hostedTrack(t, user, map[string]any{"redirectUrl": h.landing()})
+		s.navigate(pageURL)
+		s.need("[data-webauthn=authenticate][data-method=SECURITY_KEY]")
+		s.click("[data-webauthn-start]")
+		h.mustValidate(t, tokenFrom(t, s.waitLocation(h.sdkOrigin+"/landing")), user, "SECURITY_KEY")
 	})
 
 	// (c) An authenticator app enrolled through the QR page (the test plays
