@@ -46,8 +46,9 @@ type Config struct {
 
 	// MetricsAddr, when set, moves GET /metrics from the main listener to a
 	// listener of its own on this address (for example 127.0.0.1:9090), so
-	// that it can be kept off the public network. --metrics-addr,
-	// VIGIL_METRICS_ADDR. Default "": /metrics is served on Addr.
+	// that it can be kept off the public network; that listener also serves
+	// Go's profiles under /debug/pprof/. --metrics-addr, VIGIL_METRICS_ADDR.
+	// Default "": /metrics is served on Addr, and no profiles at all.
 	MetricsAddr string
 
 	// LogLevel is the minimum level logged: debug, info, warn or error.
@@ -312,7 +313,7 @@ func Load(getenv func(string) string, fs *flag.FlagSet, scope flagScope, args []
 	if scope&scopeServe != 0 {
 		fs.StringVar(&cfg.Addr, "addr", cfg.Addr, "listen `address`")
 		fs.StringVar(&cfg.PublicURL, "public-url", cfg.PublicURL, "external base `URL` (default http://<listen address>)")
-		fs.StringVar(&cfg.MetricsAddr, "metrics-addr", cfg.MetricsAddr, "serve /metrics on this `address` only, instead of on --addr")
+		fs.StringVar(&cfg.MetricsAddr, "metrics-addr", cfg.MetricsAddr, "serve /metrics (and /debug/pprof/) on this `address` only, instead of on --addr")
 		fs.StringVar(&cfg.ConfigFile, "config", cfg.ConfigFile, "declarative YAML configuration `file` applied at start")
 		fs.DurationVar(&cfg.KeyOverlap, "key-overlap", cfg.KeyOverlap, "how long a replaced API secret stays valid")
 		fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "how long to wait for in-flight requests when stopping")
