@@ -2,7 +2,9 @@ package sqlstore
 
 import (
 	"context"
+	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -228,5 +230,213 @@ func testChallenges(t *testing.T, open opener) {
 	}
 	if got, _ := cs.FindChallenge(ctx, tc.ID); string(got.Session) != "session" {
 		t.Errorf("session = %q", got.Session)
+	}
+}
+
+// TestChallengeConcurrency checks, on every dialect, that the send limits
+// hold for concurrent sends, in one group commit and across several, and
+// that challenges committed together see each other as they would one
+// after the other.
+func TestChallengeConcurrency(t *testing.T) {
+	for _, d := range testDialects(t) {
+		t.Run(d.name, func(t *testing.T) { testChallengeConcurrency(t, d.open) })
+	}
+	if len(testDialects(t)) == 1 {
+		t.Run("postgres", func(t *testing.T) { t.Skipf("set %s to run the PostgreSQL store tests", postgresEnv) })
+	}
+}
+
+func testChallengeConcurrency(t *testing.T, open opener) {
+	db := open(t, Options{})
+	ctx := mustTenant(t, db, "t")
+	cs := NewChallengeService(db)
+	limit := vigil.SendLimit{Max: 3, Window: 10 * time.Minute}
+	var seq atomic.Int64
+	otp := func(user, key, dest string) *vigil.Challenge {
+		return &vigil.Challenge{Action: vigil.ActionRef{UserID: user, ActionCode: "signIn", IdempotencyKey: key},
+			Method: vigil.MethodEmailOTP, Purpose: vigil.PurposeVerify, Destination: dest,
+			CodeHash: fmt.Appendf(nil, "hash-%d", seq.Add(1))}
+	}
+	// run calls fns concurrently, all queued behind a held writer (so that
+	// they are one group commit) when batched, and returns their errors.
+	run := func(batched bool, fns ...func() error) []error {
+		t.Helper()
+		var release func()
+		if batched {
+			release = holdWriter(t, ctx, db)
+		}
+		errs := make([]error, len(fns))
+		var wg sync.WaitGroup
+		for i, fn := range fns {
+			wg.Go(func() { errs[i] = fn() })
+		}
+		if batched {
+			for len(db.queue) < len(fns) {
+				time.Sleep(time.Millisecond)
+			}
+			release()
+		}
+		wg.Wait()
+		return errs
+	}
+	// wantOne fails unless exactly one of errs is nil and the others have
+	// code want.
+	wantOne := func(what string, errs []error, want string) {
+		t.Helper()
+		wins := 0
+		for _, err := range errs {
+			switch {
+			case err == nil:
+				wins++
+			case vigil.ErrorCode(err) != want:
+				t.Errorf("%s: %v, want code %s", what, err, want)
+			}
+		}
+		if wins != 1 {
+			t.Errorf("%s: %d of %d succeeded, want 1", what, wins, len(errs))
+		}
+	}
+
+	for _, batched := range []bool{true, false} {
+		name := fmt.Sprintf("batched=%v", batched)
+		t.Run(name, func(t *testing.T) {
+			// One slot left for the user: of 8 concurrent sends, one
+			// passes. A limit above 4 takes PostgreSQL's second count
+			// (countSQL).
+			var fns []func() error
+			for _, maxSends := range []int{3, 6} {
+				limit := vigil.SendLimit{Max: maxSends, Window: 10 * time.Minute}
+				user := fmt.Sprintf("alice-%d-%s", maxSends, name)
+				for i := range maxSends - 1 {
+					if err := cs.CreateChallenge(ctx, otp(user, fmt.Sprintf("%s-k%d", user, i), ""), limit); err != nil {
+						t.Fatal(err)
+					}
+				}
+				fns = fns[:0]
+				for i := range 8 {
+					fns = append(fns, func() error {
+						return cs.CreateChallenge(ctx, otp(user, fmt.Sprintf("%s-c%d", user, i), fmt.Sprintf("%d-%s@example.com", i, user)), limit)
+					})
+				}
+				wantOne(fmt.Sprintf("sends for one user, limit %d", maxSends), run(batched, fns...), vigil.ETOOMANY)
+
+				// One slot left for the destination, across users and
+				// server-side challenges (no user).
+				dest := fmt.Sprintf("%d-%s@example.com", maxSends, name)
+				for i := range maxSends - 1 {
+					if err := cs.CreateChallenge(ctx, otp("", fmt.Sprintf("%s-d%d", dest, i), dest), limit); err != nil {
+						t.Fatal(err)
+					}
+				}
+				fns = fns[:0]
+				for i := range 8 {
+					user := ""
+					if i%2 == 1 {
+						user = fmt.Sprintf("user-%d-%s", i, dest)
+					}
+					fns = append(fns, func() error {
+						return cs.CreateChallenge(ctx, otp(user, fmt.Sprintf("%s-e%d", dest, i), dest), limit)
+					})
+				}
+				wantOne(fmt.Sprintf("sends to one destination, limit %d", maxSends), run(batched, fns...), vigil.ETOOMANY)
+			}
+
+			// Two challenges of one action and method: the later supersedes
+			// the earlier, whichever commits first.
+			key := name + "-same"
+			cs1, cs2 := otp("bob", key, "b1@example.com"), otp("bob", key, "b2@example.com")
+			for _, err := range run(batched,
+				func() error { return cs.CreateChallenge(ctx, cs1, vigil.SendLimit{}) },
+				func() error { return cs.CreateChallenge(ctx, cs2, vigil.SendLimit{}) }) {
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			states := map[vigil.ChallengeState]int{}
+			for _, c := range []*vigil.Challenge{cs1, cs2} {
+				got, err := cs.FindChallenge(ctx, c.ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				states[got.State]++
+			}
+			if states[vigil.ChallengePending] != 1 || states[vigil.ChallengeSuperseded] != 1 {
+				t.Errorf("two challenges of one action: states %v, want one pending and one superseded", states)
+			}
+
+			// A code is marked verified once, however many times it is
+			// checked at once; a code is not a magic link.
+			c := otp("carol", name+"-mark", "c@example.com")
+			if err := cs.CreateChallenge(ctx, c, vigil.SendLimit{}); err != nil {
+				t.Fatal(err)
+			}
+			var marks atomic.Int64
+			fns = fns[:0]
+			for range 4 {
+				fns = append(fns, func() error {
+					ok, err := cs.MarkVerified(ctx, c.ID)
+					if ok {
+						marks.Add(1)
+					}
+					return err
+				})
+			}
+			fns = append(fns, func() error {
+				if ok, err := cs.MarkLinkVerified(ctx, c.ID); ok || err != nil {
+					return fmt.Errorf("MarkLinkVerified of a code = %v, %v; want false, nil", ok, err)
+				}
+				return nil
+			})
+			for _, err := range run(batched, fns...) {
+				if err != nil {
+					t.Error(err)
+				}
+			}
+			if n := marks.Load(); n != 1 {
+				t.Errorf("%d of 4 concurrent MarkVerified reported true, want 1", n)
+			}
+			if got, _ := cs.FindChallenge(ctx, c.ID); got.State != vigil.ChallengeVerified || got.VerifiedAt.IsZero() {
+				t.Errorf("marked challenge: state %s, verified at %v", got.State, got.VerifiedAt)
+			}
+			// Three different codes at once, and one unknown.
+			var ids []string
+			for i := range 3 {
+				c := otp("carol", fmt.Sprintf("%s-mark%d", name, i), "c@example.com")
+				if err := cs.CreateChallenge(ctx, c, vigil.SendLimit{}); err != nil {
+					t.Fatal(err)
+				}
+				ids = append(ids, c.ID)
+			}
+			fns = fns[:0]
+			for i, id := range append(ids, "unknown") {
+				fns = append(fns, func() error {
+					if ok, err := cs.MarkVerified(ctx, id); err != nil || ok != (i < 3) {
+						return fmt.Errorf("MarkVerified(%s) = %v, %v; want %v", id, ok, err, i < 3)
+					}
+					return nil
+				})
+			}
+			for _, err := range run(batched, fns...) {
+				if err != nil {
+					t.Error(err)
+				}
+			}
+
+			// A failing statement (two magic links with one hash) is
+			// replayed op by op: each op gets its own result.
+			link := []byte(name + "-link")
+			l1, l2 := otp("dave", name+"-l1", ""), otp("erin", name+"-l2", "")
+			l1.Method, l1.CodeHash, l1.LinkHash = vigil.MethodEmailMagicLink, nil, link
+			l2.Method, l2.CodeHash, l2.LinkHash = vigil.MethodEmailMagicLink, nil, link
+			other := otp("fay", name+"-other", "f@example.com")
+			errs := run(batched,
+				func() error { return cs.CreateChallenge(ctx, l1, limit) },
+				func() error { return cs.CreateChallenge(ctx, l2, limit) },
+				func() error { return cs.CreateChallenge(ctx, other, limit) })
+			wantOne("two links with one hash", errs[:2], vigil.ECONFLICT)
+			if errs[2] != nil {
+				t.Errorf("a challenge batched with a conflict: %v", errs[2])
+			}
+		})
 	}
 }

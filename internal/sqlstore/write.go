@@ -135,6 +135,21 @@ type writeOp struct {
 	// writer then consumes in a statement of its own (commitAlone) and calls claim
 	// instead of running fn.
 	claim func(a *vigil.Action, consumed, found bool) error
+
+	// group, when set, commits the op on PostgreSQL in a self-committing
+	// statement shared with the batch's other ops of the same group (see
+	// commitAlone); data is the op's part of that statement. fn runs only
+	// on SQLite, or when the group falls back to a transaction per op.
+	group opGroup
+	data  any
+}
+
+// opGroup commits, on PostgreSQL, the ops of a batch that name it, in
+// queue order, outside any transaction, and answers every one of them
+// (when a statement fails, by running its ops through commitSingle). The
+// writer calls it with no transaction open.
+type opGroup interface {
+	commitGroup(ops []*writeOp)
 }
 
 // cleanError marks an op's error as returned before the op changed
@@ -262,8 +277,9 @@ func (db *DB) commitBatch(batch []*writeOp) {
 // commitAlone commits, on PostgreSQL, the ops of the batch that need no
 // transaction of their own, and returns the others, to run as before.
 //
-// Those are the plain CreateActions (no new configuration) and the
-// ConsumeValidations. All of a batch's plain CreateActions are one
+// Those are the plain CreateActions (no new configuration), the
+// ConsumeValidations and the ops of an opGroup (challenges: see
+// ChallengeService). All of a batch's plain CreateActions are one
 // statement (insertActions with advance: rows, users, last-action times)
 // and all its ConsumeValidations another, each sent alone, outside any
 // BEGIN: PostgreSQL runs such a statement as its own transaction and
@@ -284,9 +300,19 @@ func (db *DB) commitAlone(ops []*writeOp) []*writeOp {
 	var ins []*actionInsert
 	var insOps, consOps []*writeOp
 	var refs []*actionRef
+	var groups []opGroup
+	var grouped map[opGroup][]*writeOp
 	rest := ops[:0:0]
 	for _, op := range ops {
 		switch {
+		case op.group != nil:
+			if grouped == nil {
+				grouped = make(map[opGroup][]*writeOp)
+			}
+			if grouped[op.group] == nil {
+				groups = append(groups, op.group)
+			}
+			grouped[op.group] = append(grouped[op.group], op)
 		case op.ins != nil && op.ins.finish != nil:
 			insOps = append(insOps, op)
 			ins = append(ins, op.ins)
@@ -330,6 +356,9 @@ func (db *DB) commitAlone(ops []*writeOp) []*writeOp {
 		default:
 			failAll(consOps, nil, err)
 		}
+	}
+	for _, g := range groups {
+		g.commitGroup(grouped[g])
 	}
 	return rest
 }

@@ -130,3 +130,92 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.b.String()
 }
+
+// TestCoalescedCreateActions queues plain CreateActions into one batch:
+// two for one user and device, one for another user without a device, a
+// replay of a key in the same batch (same request, then a different one),
+// and a key taken before the batch. Each caller must get its own answer
+// (on PostgreSQL the batch's rows are written in one statement), and the
+// users, devices and last-action time must be as if the ops had run one by
+// one.
+func TestCoalescedCreateActions(t *testing.T) {
+	for _, d := range testDialects(t) {
+		t.Run(d.name, func(t *testing.T) {
+			db := d.open(t, Options{Writers: 1})
+			ctx := mustTenant(t, db, "t")
+			s := NewActionService(db)
+			cs := NewActionConfigService(db)
+			if err := cs.CreateActionConfig(ctx, &vigil.ActionConfig{ActionCode: "pay", DefaultOutcome: vigil.OutcomeAllow}); err != nil {
+				t.Fatal(err)
+			}
+			before := newAction("u0", "pay", "k-before", "h0")
+			if _, _, err := s.CreateAction(ctx, before, nil); err != nil {
+				t.Fatal(err)
+			}
+			mk := func(user, key, hash, device string) *vigil.Action {
+				a := newAction(user, "pay", key, hash)
+				a.Context.DeviceID = device
+				return a
+			}
+			type call struct {
+				a        *vigil.Action
+				created  bool
+				wantNew  bool
+				wantCode string
+				got      *vigil.Action
+				err      error
+			}
+			calls := []*call{
+				{a: mk("u1", "k1", "h1", "d1"), wantNew: true},
+				{a: mk("u1", "k2", "h2", "d1"), wantNew: true},
+				{a: mk("u2", "k3", "h3", ""), wantNew: true},
+				{a: mk("u1", "k1", "h1", "d1")},                                    // replay in the batch
+				{a: mk("u1", "k1", "other", "d1"), wantCode: vigil.EUNPROCESSABLE}, // key reused
+				{a: mk("u0", "k-before", "h0", "")},                                // replay of an earlier action
+			}
+			release := holdWriter(t, ctx, db)
+			var wg sync.WaitGroup
+			for i, c := range calls {
+				// Queue in order, so that the first k1 is the one inserted.
+				wg.Go(func() { c.got, c.created, c.err = s.CreateAction(ctx, c.a, nil) })
+				for len(db.queue) < i+1 {
+					time.Sleep(time.Millisecond)
+				}
+			}
+			release()
+			wg.Wait()
+			for _, c := range calls {
+				what := fmt.Sprintf("CreateAction(%s, %s)", c.a.IdempotencyKey, c.a.RequestHash)
+				wantCode(t, what, c.err, c.wantCode)
+				if c.wantCode != "" {
+					continue
+				}
+				if c.created != c.wantNew {
+					t.Errorf("%s created = %v, want %v", what, c.created, c.wantNew)
+				}
+				stored, err := s.FindActionByKey(ctx, c.a.IdempotencyKey)
+				if err != nil || c.got == nil || c.got.ID != stored.ID || !c.got.CreatedAt.Equal(stored.CreatedAt) {
+					t.Errorf("%s = %+v; stored %+v, %v", what, c.got, stored, err)
+				}
+			}
+			users := NewUserService(db)
+			for _, u := range []string{"u1", "u2"} {
+				if _, err := users.FindUserByID(ctx, u); err != nil {
+					t.Errorf("user %s: %v", u, err)
+				}
+			}
+			var devices int
+			if err := db.read.QueryRowContext(ctx, db.rebind(`SELECT COUNT(*) FROM user_devices WHERE tenant_id = ? AND user_id = ? AND device_id = ?`),
+				"t", "u1", "d1").Scan(&devices); err != nil || devices != 1 {
+				t.Errorf("user_devices rows for u1/d1 = %d, %v; want 1", devices, err)
+			}
+			cfg, err := cs.FindActionConfig(ctx, "pay")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !cfg.LastActionCreatedAt.Equal(calls[2].got.CreatedAt) && !cfg.LastActionCreatedAt.Equal(calls[0].got.CreatedAt) {
+				t.Errorf("LastActionCreatedAt = %v, want the batch's time %v", cfg.LastActionCreatedAt, calls[0].got.CreatedAt)
+			}
+		})
+	}
+}
