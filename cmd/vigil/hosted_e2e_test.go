@@ -331,8 +331,8 @@ tenants:
 	t.Run("FinalScreens", func(t *testing.T) {
 		for _, tc := range []struct {
 			action, state string
-			status          int
-			heading         string
+			status        int
+			heading       string
 		}{
 			{"wire", "BLOCK", http.StatusForbidden, "This action is blocked"},
 			{"payee", "REVIEW_REQUIRED", http.StatusOK, "reviewing this action"},

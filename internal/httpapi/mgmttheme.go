@@ -62,6 +62,10 @@ func (s *Server) handleThemeUpdate(w http.ResponseWriter, r *http.Request) error
 	}
 	// Read, merge, write conditionally on the tenant being unchanged, so
 	// that concurrent PATCHes do not lose each other's fields.
+	// Within this server, theme PATCHes take turns; the conditional write
+	// covers other servers on the same database.
+	s.themeMu.Lock()
+	defer s.themeMu.Unlock()
 	var t *vigil.Tenant
 	for attempt := 0; ; attempt++ {
 		cur, err := s.tenants.FindTenantByID(r.Context(), id)
@@ -83,7 +87,7 @@ func (s *Server) handleThemeUpdate(w http.ResponseWriter, r *http.Request) error
 			theme = &vigil.Theme{} // clears the stored theme
 		}
 		t, err = s.tenants.UpdateTenant(r.Context(), id, vigil.TenantUpdate{Theme: theme, IfUpdatedAt: cur.UpdatedAt})
-		if vigil.ErrorCode(err) == vigil.ECONFLICT && attempt < 4 {
+		if vigil.ErrorCode(err) == vigil.ECONFLICT && attempt < 9 {
 			continue
 		}
 		if err != nil {

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -124,6 +125,8 @@ type Server struct {
 
 	auth    *authCache
 	handler http.Handler
+
+	themeMu sync.Mutex // serialises theme PATCHes (read, merge, conditional write)
 }
 
 // NewServer checks cfg and deps, registers the server's metrics on
