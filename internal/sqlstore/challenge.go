@@ -335,7 +335,8 @@ func createKeys(op *writeOp) []string {
 // (before a table's first ANALYZE; always, with autovacuum off) the
 // planner estimates an equality lookup at one row on every index led by
 // tenant_id and picks the smallest, challenges_link_idx (link_hash is
-// mostly NULL), or the one with the fewest conditions,
+// mostly NULL; partial since migration 0009, which takes it out of such
+// plans), or the one with the fewest conditions,
 // challenges_user_sends_idx for the supersession: each then reads every
 // challenge of the tenant (or of the user "", which all server-side
 // challenges have). The prepared statement keeps the plan made while the
