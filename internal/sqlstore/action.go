@@ -27,6 +27,10 @@ type ActionService struct {
 	find, findByKey, findMany, findManyCodes, update string
 	consume, scan                                    string
 	verify                                           verificationSQL
+	// updateVerified is PostgreSQL's UpdateActionState in one statement:
+	// the update and, on a move to CHALLENGE_SUCCEEDED, the verification
+	// record (device, IP address, user), instead of five round trips.
+	updateVerified string
 }
 
 const actionCols = `tenant_id, id, user_id, action_code, idempotency_key, state, state_updated_at,
@@ -69,6 +73,26 @@ func NewActionService(db *DB) *ActionService {
 			RETURNING ` + actionCols),
 	}
 	if db.dialect.name == DialectPostgres {
+		// All CTEs of a statement see the snapshot taken before it, so
+		// old is the action as it was; ver is the updated row when this
+		// update moved it to CHALLENGE_SUCCEEDED.
+		s.updateVerified = r(`WITH old AS (SELECT state FROM actions` + actionWhere + `),
+			upd AS (UPDATE actions SET state = ?, state_updated_at = ?, updated_at = ?` + actionWhere + `
+				RETURNING ` + actionCols + `),
+			ver AS (SELECT upd.tenant_id, upd.user_id, upd.device_id, upd.ip_address, upd.latitude, upd.longitude, upd.updated_at
+				FROM upd, old WHERE upd.state = '` + string(vigil.StateChallengeSucceeded) + `'
+				AND old.state <> '` + string(vigil.StateChallengeSucceeded) + `'),
+			dev AS (INSERT INTO user_devices (tenant_id, user_id, device_id, first_seen_at, last_seen_at, verified_at)
+				SELECT tenant_id, user_id, device_id, updated_at, updated_at, updated_at FROM ver WHERE device_id <> ''
+				ON CONFLICT (tenant_id, user_id, device_id) DO UPDATE SET verified_at = excluded.verified_at),
+			ip AS (INSERT INTO user_ips (tenant_id, user_id, ip_address, first_verified_at, last_verified_at, latitude, longitude)
+				SELECT tenant_id, user_id, ip_address, updated_at, updated_at, latitude, longitude FROM ver WHERE ip_address <> ''
+				ON CONFLICT (tenant_id, user_id, ip_address) DO UPDATE SET last_verified_at = excluded.last_verified_at,
+					latitude = COALESCE(excluded.latitude, user_ips.latitude),
+					longitude = COALESCE(excluded.longitude, user_ips.longitude)),
+			usr AS (UPDATE users AS u SET last_verified_at = ver.updated_at FROM ver
+				WHERE u.tenant_id = ver.tenant_id AND u.id = ver.user_id)
+			SELECT ` + actionCols + ` FROM upd`)
 		// A data-modifying CTE (which SQLite lacks) saves a round trip per
 		// track: the user is inserted only if the action was.
 		s.insertWithUser = r(`WITH ins AS (` + insert + ` RETURNING tenant_id, user_id, device_id, created_at),
@@ -454,6 +478,15 @@ func (s *ActionService) UpdateActionState(ctx context.Context, userID, code, ide
 	var out *vigil.Action
 	err = s.db.write(ctx, func(tx *Tx) error {
 		now := micros(tx.now)
+		if s.updateVerified != "" {
+			a, err := scanAction(tx.queryRow(s.updateVerified, tenantID, userID, code, idempotencyKey,
+				string(state), now, now, tenantID, userID, code, idempotencyKey))
+			if err != nil {
+				return noRows("update action state", err, "Action not found.")
+			}
+			out = a
+			return nil
+		}
 		var before vigil.ActionState
 		if state == vigil.StateChallengeSucceeded {
 			old, err := scanAction(tx.queryRow(s.find, tenantID, userID, code, idempotencyKey))
