@@ -31,6 +31,7 @@ type ActionService struct {
 	// the update and, on a move to CHALLENGE_SUCCEEDED, the verification
 	// record (device, IP address, user), instead of five round trips.
 	updateVerified string
+	updates        *updateGroup // PostgreSQL: a batch's updates in one statement
 }
 
 const actionCols = `tenant_id, id, user_id, action_code, idempotency_key, state, state_updated_at,
@@ -73,6 +74,7 @@ func NewActionService(db *DB) *ActionService {
 			RETURNING ` + actionCols),
 	}
 	if db.dialect.name == DialectPostgres {
+		s.updates = &updateGroup{s: s, stmts: make(map[int]string)}
 		// All CTEs of a statement see the snapshot taken before it, so
 		// old is the action as it was; ver is the updated row when this
 		// update moved it to CHALLENGE_SUCCEEDED.
@@ -475,18 +477,22 @@ func (s *ActionService) UpdateActionState(ctx context.Context, userID, code, ide
 	if !state.Valid() {
 		return nil, vigil.Errorf(vigil.EINVALID, "Invalid action state.")
 	}
-	var out *vigil.Action
-	err = s.db.write(ctx, func(tx *Tx) error {
-		now := micros(tx.now)
-		if s.updateVerified != "" {
+	if s.updates != nil {
+		row := &updateRow{tenantID: tenantID, userID: userID, code: code, key: idempotencyKey, state: state}
+		return s.updateActionStateGrouped(ctx, row, func(tx *Tx) error {
+			now := micros(tx.now)
 			a, err := scanAction(tx.queryRow(s.updateVerified, tenantID, userID, code, idempotencyKey,
 				string(state), now, now, tenantID, userID, code, idempotencyKey))
 			if err != nil {
 				return noRows("update action state", err, "Action not found.")
 			}
-			out = a
+			row.out = a
 			return nil
-		}
+		})
+	}
+	var out *vigil.Action
+	err = s.db.write(ctx, func(tx *Tx) error {
+		now := micros(tx.now)
 		var before vigil.ActionState
 		if state == vigil.StateChallengeSucceeded {
 			old, err := scanAction(tx.queryRow(s.find, tenantID, userID, code, idempotencyKey))

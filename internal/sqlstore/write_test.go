@@ -219,3 +219,73 @@ func TestCoalescedCreateActions(t *testing.T) {
 		})
 	}
 }
+
+// TestBatchedUpdateActionState queues administrative state changes into one
+// batch (on PostgreSQL, one statement per run of distinct actions): two
+// actions of one user and device moved to CHALLENGE_SUCCEEDED, the same
+// action moved twice, and an action that does not exist. Each caller gets
+// its own answer, and the verification is recorded once per device and IP.
+func TestBatchedUpdateActionState(t *testing.T) {
+	for _, d := range testDialects(t) {
+		t.Run(d.name, func(t *testing.T) {
+			db := d.open(t, Options{Writers: 1})
+			ctx := mustTenant(t, db, "t")
+			s := NewActionService(db)
+			mk := func(user, key string) *vigil.Action {
+				a := newAction(user, "pay", key, "h-"+key)
+				a.Context.DeviceID, a.Context.IPAddress = "d1", "203.0.113.7"
+				if _, _, err := s.CreateAction(ctx, a, nil); err != nil {
+					t.Fatal(err)
+				}
+				return a
+			}
+			a1, a2, b := mk("u1", "k1"), mk("u1", "k2"), mk("u2", "k3")
+			type call struct {
+				user, key string
+				state     vigil.ActionState
+				wantCode  string
+				got       *vigil.Action
+				err       error
+			}
+			calls := []*call{
+				{user: "u1", key: a1.IdempotencyKey, state: vigil.StateChallengeSucceeded},
+				{user: "u1", key: a2.IdempotencyKey, state: vigil.StateChallengeSucceeded},
+				{user: "u2", key: b.IdempotencyKey, state: vigil.StateChallengeSucceeded},
+				{user: "u2", key: b.IdempotencyKey, state: vigil.StateChallengeFailed}, // the same action again
+				{user: "u1", key: "missing", state: vigil.StateAllow, wantCode: vigil.ENOTFOUND},
+				{user: "u2", key: a1.IdempotencyKey, state: vigil.StateAllow, wantCode: vigil.ENOTFOUND}, // another user's
+			}
+			release := holdWriter(t, ctx, db)
+			var wg sync.WaitGroup
+			for i, c := range calls {
+				wg.Go(func() { c.got, c.err = s.UpdateActionState(ctx, c.user, "pay", c.key, c.state) })
+				for len(db.queue) < i+1 {
+					time.Sleep(time.Millisecond)
+				}
+			}
+			release()
+			wg.Wait()
+			for _, c := range calls {
+				what := fmt.Sprintf("UpdateActionState(%s, %s, %s)", c.user, c.key, c.state)
+				wantCode(t, what, c.err, c.wantCode)
+				if c.wantCode == "" && (c.got == nil || c.got.State != c.state || c.got.IdempotencyKey != c.key) {
+					t.Errorf("%s = %+v", what, c.got)
+				}
+			}
+			if got, err := s.FindActionByKey(ctx, b.IdempotencyKey); err != nil || got.State != vigil.StateChallengeFailed {
+				t.Errorf("the action moved twice ends %+v, %v; want the later state", got, err)
+			}
+			rs := NewRiskStateService(db)
+			for _, u := range []string{"u1", "u2"} {
+				st, err := rs.FindRiskState(ctx, &vigil.RiskQuery{UserID: u, DeviceID: "d1", IPAddress: "203.0.113.7",
+					Need: vigil.NeedDevice | vigil.NeedIP | vigil.NeedUser})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !st.DeviceVerified || !st.IPVerified || st.LastVerifiedAt.IsZero() {
+					t.Errorf("%s after a successful challenge: %+v", u, st)
+				}
+			}
+		})
+	}
+}
