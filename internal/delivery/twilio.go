@@ -152,9 +152,20 @@ const userAgent = "Vigil-Delivery/1"
 // credentials nor the code go anywhere but the configured URL.
 func noRedirectClient() *http.Client {
 	return &http.Client{
+		Transport:     senderTransport,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 }
+
+// senderTransport keeps connections to a provider open for reuse: Go's
+// default keeps two idle connections per host, so a burst of messages
+// opened a connection (and, on https, a handshake) per message.
+var senderTransport = func() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 256
+	t.MaxIdleConnsPerHost = 64
+	return t
+}()
 
 // requestError describes a failed HTTP request without the URL, which may
 // carry a token in its query: a timeout, a cancellation or the transport's
