@@ -105,3 +105,34 @@ func TestMasks(t *testing.T) {
 		t.Errorf("maskPhone = %q", got)
 	}
 }
+
+func TestThemeFonts(t *testing.T) {
+	th := &vigil.Theme{Typography: &vigil.ThemeTypography{
+		Text: &vigil.ThemeFont{Faces: []vigil.ThemeFontFace{
+			{URL: "https://cdn.example.com/regular.woff2", Weight: "400"},
+			{URL: "https://cdn.example.com/var.woff2", Weight: "100 900"},
+			{URL: `https://cdn.example.com/x.woff2");}body{color:red`, Weight: "700"},
+			{URL: "https://cdn.example.com/bold.woff2", Weight: "700;}x{"},
+		}},
+		Display: &vigil.ThemeFont{FontURL: "https://cdn.example.com/display.woff2"},
+		Button:  &vigil.ThemeFont{Faces: []vigil.ThemeFontFace{{URL: "javascript:alert(1)"}}},
+	}}
+	css := string(themeCSS(th))
+	for _, want := range []string{
+		`@font-face{font-family:"vigil-text";src:url("https://cdn.example.com/regular.woff2");font-display:swap;font-weight:400;}`,
+		`font-weight:100 900;`,
+		`@font-face{font-family:"vigil-text";src:url("https://cdn.example.com/bold.woff2");font-display:swap;}`,
+		`@font-face{font-family:"vigil-display";src:url("https://cdn.example.com/display.woff2")`,
+		`--font-text:"vigil-text", system-ui, sans-serif;`,
+		`--font-display:"vigil-display"`,
+	} {
+		if !strings.Contains(css, want) {
+			t.Errorf("theme CSS lacks %q:\n%s", want, css)
+		}
+	}
+	for _, bad := range []string{"color:red", "javascript", "--font-button", "700;}"} {
+		if strings.Contains(css, bad) {
+			t.Errorf("theme CSS contains %q:\n%s", bad, css)
+		}
+	}
+}

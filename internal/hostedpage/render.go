@@ -206,7 +206,7 @@ func safeURL(u string) bool {
 
 // themeCSS turns a theme into custom properties for static/page.css.
 func themeCSS(t *vigil.Theme) template.CSS {
-	var b strings.Builder
+	var b, faces strings.Builder
 	b.WriteString(":root{")
 	vars(&b, t.PrimaryColor, t.Colors, t.Borders, t.PageBackground)
 	if c := t.Container; c != nil {
@@ -229,6 +229,16 @@ func themeCSS(t *vigil.Theme) template.CSS {
 			b.WriteString("--logo-justify:flex-end;")
 		}
 	}
+	if ty := t.Typography; ty != nil {
+		for _, f := range []struct {
+			name string
+			font *vigil.ThemeFont
+		}{{"text", ty.Text}, {"display", ty.Display}, {"button", ty.Button}} {
+			if fontFaces(&faces, "vigil-"+f.name, f.font) {
+				fmt.Fprintf(&b, "--font-%s:\"vigil-%s\", system-ui, sans-serif;", f.name, f.name)
+			}
+		}
+	}
 	if t.Links != nil && !t.Links.Underline {
 		b.WriteString("--link-decoration:none;")
 	}
@@ -241,10 +251,38 @@ func themeCSS(t *vigil.Theme) template.CSS {
 		vars(&b, d.PrimaryColor, d.Colors, d.Borders, d.PageBackground)
 		b.WriteString("}}")
 	}
-	return template.CSS(b.String())
+	return template.CSS(faces.String() + b.String())
 }
 
 func clamp(v, lo, hi int) int { return max(lo, min(v, hi)) }
+
+// fontWeight is a weight ("400") or a range ("100 900").
+var fontWeight = regexp.MustCompile(`^[1-9][0-9]{0,2}0?( [1-9][0-9]{0,2}0?)?$`)
+
+// fontFaces writes an @font-face rule for each usable face of f (or its
+// deprecated fontUrl) under family, and reports whether it wrote any.
+func fontFaces(b *strings.Builder, family string, f *vigil.ThemeFont) bool {
+	if f == nil {
+		return false
+	}
+	wrote := false
+	for _, face := range f.Faces {
+		if !safeURL(face.URL) {
+			continue
+		}
+		fmt.Fprintf(b, "@font-face{font-family:\"%s\";src:url(\"%s\");font-display:swap;", family, face.URL)
+		if fontWeight.MatchString(face.Weight) {
+			fmt.Fprintf(b, "font-weight:%s;", face.Weight)
+		}
+		b.WriteString("}")
+		wrote = true
+	}
+	if !wrote && safeURL(f.FontURL) {
+		fmt.Fprintf(b, "@font-face{font-family:\"%s\";src:url(\"%s\");font-display:swap;}", family, f.FontURL)
+		wrote = true
+	}
+	return wrote
+}
 
 func vars(b *strings.Builder, primary string, c *vigil.ThemeColors, br *vigil.ThemeBorders, bg *vigil.ThemeBackground) {
 	set := func(name, val string) {
