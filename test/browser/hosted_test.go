@@ -590,6 +590,51 @@ const f = document.createElement("iframe"); f.src = %s + "&mode=popup"; document
 		tokenFrom(t, s.waitLocation(h.sdkOrigin+"/landing"))
 	})
 
+	// Keyboard only: from the focused heading, Tab reaches the first
+	// method and Enter opens it; on the code screen the field has focus and
+	// Enter submits.
+	t.Run("Keyboard", func(t *testing.T) {
+		const user, email = "kim", "kim@example.com"
+		pageURL, _ := h.hostedTrack(t, user, map[string]any{"email": email, "redirectUrl": h.landing()})
+		s := h.open(t, pageURL)
+		if id := evalJS[string](s.tab, `return document.activeElement ? document.activeElement.id : "";`); id != "title" {
+			t.Errorf("focus on a new screen is on %q, want the heading", id)
+		}
+		press := func(keys string) {
+			t.Helper()
+			ctx, cancel := context.WithTimeout(s.ctx, stepTimeout)
+			defer cancel()
+			if err := chromedp.Do(ctx, chromedp.KeyEvent(keys)); err != nil {
+				t.Fatalf("keys %q: %v", keys, err)
+			}
+		}
+		press("\t")
+		if m := evalJS[string](s.tab, `return document.activeElement.dataset.method || "";`); m != "PASSKEY" {
+			t.Fatalf("Tab from the heading focused %q, want the first method", m)
+		}
+		// Down the list to the email code, then Enter.
+		for evalJS[string](s.tab, `return document.activeElement.dataset.method || "";`) != "EMAIL_OTP" {
+			press("\t")
+		}
+		s.exec(`window.__vigilOld = true;`)
+		press("\r")
+		s.waitLocation(h.vigilURL + "/challenge/enroll/EMAIL_OTP")
+		s.need("#destination")
+		if id := evalJS[string](s.tab, `return document.activeElement.id;`); id != "destination" {
+			t.Errorf("focus on the email form is on %q, want the field", id)
+		}
+		s.exec(`window.__vigilOld = true;`)
+		press("\r") // submits the prefilled address
+		s.waitLocation(h.vigilURL + "/challenge/verify/EMAIL_OTP")
+		s.need("#code")
+		press(h.mailCode(t, email, 1)) // page.js submits at the sixth digit
+		s.waitLocation(h.vigilURL + "/challenge/recovery-codes")
+		s.need(".codes")
+		press("\t") // to Continue
+		press("\r")
+		h.mustValidate(t, tokenFrom(t, s.waitLocation(h.sdkOrigin+"/landing")), user, "EMAIL_OTP")
+	})
+
 	// The tenant's theme, in light and dark.
 	t.Run("Theme", func(t *testing.T) {
 		h.management(t, "PATCH", "/theme", map[string]any{
