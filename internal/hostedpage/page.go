@@ -72,7 +72,6 @@ type Deps struct {
 
 // Handler serves /challenge and everything under it.
 type Handler struct {
-	cfg      Config
 	deps     Deps
 	public   *url.URL
 	secure   bool // set the Secure attribute on the session cookie
@@ -105,7 +104,7 @@ func New(cfg Config, deps Deps) (*Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := &Handler{cfg: cfg, deps: deps, public: u, secure: u.Scheme == "https" || isLoopbackHost(u.Hostname()),
+	h := &Handler{deps: deps, public: u, secure: u.Scheme == "https" || isLoopbackHost(u.Hostname()),
 		csrfKey: deps.Box.DeriveKeys("hosted-page-csrf")[0], tmpl: tmpl,
 		staticFS: http.StripPrefix("/challenge/static/", http.FileServerFS(static))}
 	h.mux = h.routes()

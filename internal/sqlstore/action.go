@@ -31,7 +31,7 @@ type ActionService struct {
 	// the update and, on a move to CHALLENGE_SUCCEEDED, the verification
 	// record (device, IP address, user), instead of five round trips.
 	updateVerified string
-	updates        *updateGroup // PostgreSQL: a batch's updates in one statement
+	updates        *actionUpdates // PostgreSQL: a batch's updates in one statement
 }
 
 const actionCols = `tenant_id, id, user_id, action_code, idempotency_key, state, state_updated_at,
@@ -74,7 +74,7 @@ func NewActionService(db *DB) *ActionService {
 			RETURNING ` + actionCols),
 	}
 	if db.dialect.name == DialectPostgres {
-		s.updates = &updateGroup{s: s, stmts: make(map[int]string)}
+		s.updates = newActionUpdates(s)
 		// All CTEs of a statement see the snapshot taken before it, so
 		// old is the action as it was; ver is the updated row when this
 		// update moved it to CHALLENGE_SUCCEEDED.

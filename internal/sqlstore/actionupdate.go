@@ -23,11 +23,19 @@ type updateRow struct {
 	out                         *vigil.Action
 }
 
-// updateGroup implements opGroup for UpdateActionState.
-type updateGroup struct {
+// actionUpdates builds and runs the statements of a batch's updates; its
+// group is the opGroup.
+type actionUpdates struct {
 	s     *ActionService
-	mu    sync.Mutex
+	group *statementGroup
+	mu    sync.Mutex     // guards stmts
 	stmts map[int]string // by row count
+}
+
+func newActionUpdates(s *ActionService) *actionUpdates {
+	u := &actionUpdates{s: s, stmts: make(map[int]string)}
+	u.group = &statementGroup{db: s.db, what: "action update", keys: updateKeys, commit: u.commit}
+	return u
 }
 
 func updateKeys(op *writeOp) []string {
@@ -35,27 +43,8 @@ func updateKeys(op *writeOp) []string {
 	return []string{u.tenantID + "\x00" + u.key}
 }
 
-// commitGroup implements opGroup: a statement per run of ops on distinct
-// actions; on a server error its ops run one by one, on any other error
-// the outcome is unknown and is every op's answer.
-func (g *updateGroup) commitGroup(ops []*writeOp) {
-	for _, part := range splitByKeys(ops, updateKeys) {
-		err := g.commit(part)
-		switch {
-		case err == nil:
-		case isServerError(err):
-			g.s.db.logger.Debug("sqlstore: action update statement failed", "err", err)
-			for _, op := range part {
-				g.s.db.commitSingle(op)
-			}
-		default:
-			failAll(part, nil, err)
-		}
-	}
-}
-
 // statement returns the statement for n updates.
-func (g *updateGroup) statement(n int) string {
+func (g *actionUpdates) statement(n int) string {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if q, ok := g.stmts[n]; ok {
@@ -103,7 +92,7 @@ func (g *updateGroup) statement(n int) string {
 
 // commit updates the actions of ops (all distinct) in one statement and
 // answers every op, or returns an error and answers none.
-func (g *updateGroup) commit(ops []*writeOp) error {
+func (g *actionUpdates) commit(ops []*writeOp) error {
 	now := g.s.db.now()
 	args := make([]any, 0, 1+5*len(ops))
 	args = append(args, micros(now))
@@ -146,7 +135,7 @@ func (g *updateGroup) commit(ops []*writeOp) error {
 // updateActionStateGrouped is UpdateActionState through the group; fn is
 // the op's own transactional path, for a replay.
 func (s *ActionService) updateActionStateGrouped(ctx context.Context, row *updateRow, fn func(*Tx) error) (*vigil.Action, error) {
-	op, err := s.db.enqueueOp(ctx, &writeOp{fn: fn, group: s.updates, data: row})
+	op, err := s.db.enqueueOp(ctx, &writeOp{fn: fn, group: s.updates.group, data: row})
 	if err == nil {
 		err = op.wait(ctx)
 	}

@@ -32,7 +32,7 @@ type ChallengeService struct {
 
 	// PostgreSQL: CreateChallenge and MarkVerified/MarkLinkVerified of a
 	// batch are one self-committing statement each (see commitGroup).
-	creates, marks *challengeGroup
+	creates, marks *statementGroup
 	mu             sync.Mutex     // guards stmts
 	stmts          map[any]string // createStatement and markStatement texts
 }
@@ -106,8 +106,8 @@ func NewChallengeService(db *DB) *ChallengeService {
 			WHERE (tenant_id, id) >= ($1, $2) ORDER BY tenant_id, id LIMIT 1) AS c
 			WHERE tenant_id = $1 AND id = $2`
 	}
-	s.creates = &challengeGroup{s: s, keys: createKeys, commit: s.commitCreates}
-	s.marks = &challengeGroup{s: s, keys: markKeys, commit: s.commitMarks}
+	s.creates = &statementGroup{db: db, what: "challenge send", keys: createKeys, commit: s.commitCreates}
+	s.marks = &statementGroup{db: db, what: "challenge check", keys: markKeys, commit: s.commitMarks}
 	return s
 }
 
@@ -142,7 +142,7 @@ func (s *ChallengeService) scan(sc interface{ Scan(...any) error }) (*vigil.Chal
 // Options.Writers above 1 two writers may each pass the last slot, as
 // before), and within a batch by committing challenges that share an
 // action, a user and method, or a destination in separate statements, in
-// queue order (see challengeGroup). On PostgreSQL the check, the
+// queue order (see statementGroup). On PostgreSQL the check, the
 // supersession and the insert are one statement (createStatement).
 func (s *ChallengeService) CreateChallenge(ctx context.Context, c *vigil.Challenge, limit vigil.SendLimit) error {
 	tenantID, err := vigil.RequireTenant(ctx)
@@ -672,40 +672,6 @@ func (s *ChallengeService) commitMarks(ops []*writeOp) error {
 		op.done <- nil
 	}
 	return nil
-}
-
-// challengeGroup commits, on PostgreSQL, a batch's ops of one kind
-// (CreateChallenge, or MarkVerified and MarkLinkVerified) in
-// self-committing statements: one round trip and one commit for many ops,
-// instead of a transaction (BEGIN, the op's statements, COMMIT) through the
-// writer. Ops that share a key (keys) must see each other's writes, as
-// they would in the batch's transaction: they go in successive statements,
-// in queue order; in the common case a batch is one statement.
-type challengeGroup struct {
-	s      *ChallengeService
-	keys   func(op *writeOp) []string
-	commit func(ops []*writeOp) error // answers every op, or returns an error and none
-}
-
-// commitGroup implements opGroup. When a statement fails on the server
-// (it rolled back: a constraint, a deadlock), its ops run one by one in
-// transactions of their own, so that each gets its own result; any other
-// error (the connection broke) leaves the outcome unknown and is every
-// op's answer, as a failed COMMIT is.
-func (g *challengeGroup) commitGroup(ops []*writeOp) {
-	for _, part := range splitByKeys(ops, g.keys) {
-		err := g.commit(part)
-		switch {
-		case err == nil:
-		case isServerError(err):
-			g.s.db.logger.Debug("sqlstore: challenge statement failed", "err", err)
-			for _, op := range part {
-				g.s.db.commitSingle(op)
-			}
-		default:
-			failAll(part, nil, err)
-		}
-	}
 }
 
 // splitByKeys splits ops into runs that share no key, keeping queue order

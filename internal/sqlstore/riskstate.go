@@ -24,16 +24,16 @@ type RiskStateService struct {
 	mu      sync.Mutex
 	queries map[vigil.RiskNeeds]string // by need, rebound
 
-	// activityRange selects the user's actions between two times; its
-	// arguments are tenant, user, from, tenant, user, to, tenant, user.
+	// activityRange selects the user's actions between two times, with
+	// the arguments activityArgs returns.
 	activityRange string
+	rowRange      bool // activityRange is PostgreSQL's row-comparison form
 }
 
 // NewRiskStateService returns a RiskStateService backed by db.
 func NewRiskStateService(db *DB) *RiskStateService {
 	s := &RiskStateService{db: db, queries: map[vigil.RiskNeeds]string{},
-		activityRange: `tenant_id = ? AND user_id = ? AND created_at >= ? AND tenant_id = ? AND user_id = ? AND created_at <= ?
-			AND tenant_id = ? AND user_id = ?`}
+		activityRange: `tenant_id = ? AND user_id = ? AND created_at >= ? AND created_at <= ?`}
 	if db.dialect.name == DialectPostgres {
 		// Row comparisons on the leading columns of
 		// actions_user_created_idx, which only that index serves as
@@ -45,6 +45,7 @@ func NewRiskStateService(db *DB) *RiskStateService {
 		// always win (ANALYZE does).
 		s.activityRange = `(tenant_id, user_id, created_at) >= (?, ?, ?) AND (tenant_id, user_id, created_at) <= (?, ?, ?)
 			AND tenant_id = ? AND user_id = ?`
+		s.rowRange = true
 	}
 	return s
 }
@@ -174,8 +175,12 @@ func (s *RiskStateService) FindRiskState(ctx context.Context, q *vigil.RiskQuery
 		if need&vigil.NeedFailedChallenges != 0 {
 			from = now - day - hour
 		}
-		args = append(args, q.ActionCode, now-hour, q.ActionCode, now-day, now-hour, now-day,
-			tenantID, q.UserID, from, tenantID, q.UserID, now, tenantID, q.UserID)
+		args = append(args, q.ActionCode, now-hour, q.ActionCode, now-day, now-hour, now-day)
+		if s.rowRange {
+			args = append(args, tenantID, q.UserID, from, tenantID, q.UserID, now, tenantID, q.UserID)
+		} else {
+			args = append(args, tenantID, q.UserID, from, now)
+		}
 	}
 	if err := s.db.readRow(ctx, s.query(need), args...).Scan(dest...); err != nil {
 		return nil, unclean(fmt.Errorf("find risk state: %w", err))

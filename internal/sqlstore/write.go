@@ -152,6 +152,41 @@ type opGroup interface {
 	commitGroup(ops []*writeOp)
 }
 
+// statementGroup is the opGroup of a kind of op (a challenge send, a code
+// check, an action state update) whose batch commits in self-committing
+// statements: one round trip and one commit for many ops, instead of a
+// transaction (BEGIN, the op's statements, COMMIT) through the writer. Ops
+// that share a key (keys) must see each other's writes, as they would in
+// the batch's transaction: they go in successive statements, in queue
+// order; in the common case a batch is one statement.
+type statementGroup struct {
+	db     *DB
+	what   string // for the log
+	keys   func(op *writeOp) []string
+	commit func(ops []*writeOp) error // answers every op, or returns an error and none
+}
+
+// commitGroup implements opGroup. When a statement fails on the server
+// (it rolled back: a constraint, a deadlock), its ops run one by one in
+// transactions of their own, so that each gets its own result; any other
+// error (the connection broke) leaves the outcome unknown and is every
+// op's answer, as a failed COMMIT is.
+func (g *statementGroup) commitGroup(ops []*writeOp) {
+	for _, part := range splitByKeys(ops, g.keys) {
+		err := g.commit(part)
+		switch {
+		case err == nil:
+		case isServerError(err):
+			g.db.logger.Debug("sqlstore: "+g.what+" statement failed", "err", err)
+			for _, op := range part {
+				g.db.commitSingle(op)
+			}
+		default:
+			failAll(part, nil, err)
+		}
+	}
+}
+
 // cleanError marks an op's error as returned before the op changed
 // anything, so that the batch it ran in needs no rollback.
 type cleanError struct{ err error }

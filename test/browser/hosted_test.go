@@ -751,7 +751,7 @@ func (h *hostedHarness) frame(t *testing.T, path string) context.Context {
 func (h *hostedHarness) target(t *testing.T, kind, path string) context.Context {
 	t.Helper()
 	deadline := time.Now().Add(stepTimeout)
-	var seen atomic.Value
+	seen := 0
 	for {
 		ctx, cancel := context.WithTimeout(h.browser, 2*time.Second)
 		infos, err := chromedp.Targets(ctx)
@@ -767,10 +767,10 @@ func (h *hostedHarness) target(t *testing.T, kind, path string) context.Context 
 					return fctx
 				}
 			}
-			seen.Store(fmt.Sprint(len(infos)))
+			seen = len(infos)
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no %s target at %s after %v (%v targets)", kind, path, stepTimeout, seen.Load())
+			t.Fatalf("no %s target at %s after %v (%d targets)", kind, path, stepTimeout, seen)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
