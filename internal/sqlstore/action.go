@@ -22,8 +22,8 @@ const maxActions = 1000
 type ActionService struct {
 	db *DB
 
-	insert, ensureUser, insertConfig, upsertDevice   string
-	insertWithUser                                   string // PostgreSQL: insert and ensureUser in one round trip
+	insert, insertConfig                             string
+	insertWithUser                                   string // PostgreSQL: the insert, its user and its device in one round trip
 	find, findByKey, findMany, findManyCodes, update string
 	consume, scan                                    string
 	verify                                           verificationSQL
@@ -56,8 +56,6 @@ func NewActionService(db *DB) *ActionService {
 	s := &ActionService{
 		db:            db,
 		insert:        r(insert),
-		ensureUser:    r(ensureUserSQL),
-		upsertDevice:  r(upsertDeviceSQL),
 		insertConfig:  r(insertActionConfigSQL + ` ON CONFLICT (tenant_id, action_code) DO NOTHING`),
 		find:          r(`SELECT ` + actionCols + ` FROM actions` + actionWhere),
 		findByKey:     r(`SELECT ` + actionCols + ` FROM actions WHERE tenant_id = ? AND idempotency_key = ?`),
@@ -107,23 +105,25 @@ func NewActionService(db *DB) *ActionService {
 	return s
 }
 
-// upsertDeviceSQL records that a user was seen on a device (device.isNew,
-// device.count): arguments tenant, user, device, time, time.
-const upsertDeviceSQL = `INSERT INTO user_devices (tenant_id, user_id, device_id, first_seen_at, last_seen_at)
-	VALUES (?, ?, ?, ?, ?)
-	ON CONFLICT (tenant_id, user_id, device_id) DO UPDATE SET last_seen_at = excluded.last_seen_at
-	WHERE user_devices.last_seen_at < excluded.last_seen_at`
-
-// upsertDevicesFromIns is upsertDeviceSQL for the rows of a PostgreSQL
-// data-modifying CTE named ins (RETURNING tenant_id, user_id, device_id,
-// created_at). DISTINCT ON keeps one row per device, as ON CONFLICT DO
+// upsertDevicesFromIns records, for the rows of a PostgreSQL data-modifying
+// CTE named ins (RETURNING tenant_id, user_id, device_id, created_at), that
+// a user was seen on a device (device.isNew, device.count); SQLite's
+// actions_track_user trigger (migration 0010) does the same. DISTINCT ON keeps one row per device, as ON CONFLICT DO
 // UPDATE may not touch a row twice in one statement.
 const upsertDevicesFromIns = `INSERT INTO user_devices (tenant_id, user_id, device_id, first_seen_at, last_seen_at)
 	SELECT DISTINCT ON (tenant_id, user_id, device_id) tenant_id, user_id, device_id, created_at, created_at
 	FROM ins WHERE device_id <> ''
 	ORDER BY tenant_id, user_id, device_id, created_at DESC
 	ON CONFLICT (tenant_id, user_id, device_id) DO UPDATE SET last_seen_at = excluded.last_seen_at
-	WHERE user_devices.last_seen_at < excluded.last_seen_at`
+	WHERE user_devices.last_seen_at < excluded.last_seen_at - ` + lastSeenGrain
+
+// lastSeenGrain is how stale, in microseconds, a device's last_seen_at may
+// get before a track refreshes it: one hour (also in migration 0010). Refreshing it on every track
+// would dirty a page of user_devices at a random place per track, for a
+// column that nothing decides on (device.isNew and device.count read only
+// whether the row exists); an hour keeps it useful to an operator at
+// almost no write cost.
+const lastSeenGrain = "3600000000"
 
 // storedDecision and storedContext are how the decision and context columns
 // encode vigil.Decision and vigil.ActionContext: the same fields (a
@@ -277,7 +277,7 @@ func (s *ActionService) CreateAction(ctx context.Context, a *vigil.Action, newCo
 	if a.Location != nil {
 		args[23], args[24] = a.Location.Latitude, a.Location.Longitude
 	}
-	userID, code, deviceID := a.UserID, a.Code, a.Context.DeviceID
+	code := a.Code
 
 	var existing *vigil.Action
 	var created bool
@@ -321,16 +321,9 @@ func (s *ActionService) CreateAction(ctx context.Context, a *vigil.Action, newCo
 			existing = ex
 			return nil
 		}
-		if s.insertWithUser == "" {
-			if _, err := tx.exec(s.ensureUser, tenantID, userID, now, now); err != nil {
-				return fmt.Errorf("insert user: %w", err)
-			}
-			if deviceID != "" {
-				if _, err := tx.exec(s.upsertDevice, tenantID, userID, deviceID, now, now); err != nil {
-					return fmt.Errorf("record device: %w", err)
-				}
-			}
-		}
+		// The user and device rows went in with the action: through
+		// insertWithUser's CTEs on PostgreSQL, through the actions_track_user
+		// trigger on SQLite (migration 0010).
 		if cfg != nil {
 			tx.changedConfig()
 			if _, err := tx.exec(s.insertConfig, cfg.insertArgs(tenantID, code, now, now)...); err != nil {

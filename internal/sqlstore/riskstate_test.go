@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"context"
 	"sync"
 	"testing"
 	"time"
@@ -210,6 +211,83 @@ func TestDevicesBatched(t *testing.T) {
 			}
 			if !st.DeviceSeen || st.DeviceCount != 3 {
 				t.Errorf("state = %+v, want device d2 seen among 3", st)
+			}
+		})
+	}
+}
+
+// TestTrackDeviceLastSeen checks what a track writes besides its action: the
+// user and the device are created with the action, a replayed idempotency
+// key writes neither, and the device's last_seen_at moves only once it is
+// an hour old (lastSeenGrain), so that a returning device costs no write.
+func TestTrackDeviceLastSeen(t *testing.T) {
+	for _, d := range testDialects(t) {
+		t.Run(d.name, func(t *testing.T) {
+			t0 := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
+			now := t0
+			db := d.open(t, Options{Now: func() time.Time { return now }})
+			ctx := mustTenant(t, db, "t")
+			actions := NewActionService(db)
+			track := func(user, key, dev string) {
+				t.Helper()
+				a := &vigil.Action{UserID: user, Code: "signIn", IdempotencyKey: key,
+					Decision: vigil.Decision{Outcome: vigil.OutcomeAllow}, Context: vigil.ActionContext{DeviceID: dev}}
+				if _, _, err := actions.CreateAction(ctx, a, nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			lastSeen := func(user, dev string) (first, last int64) {
+				t.Helper()
+				q := db.rebind(`SELECT first_seen_at, last_seen_at FROM user_devices WHERE user_id = ? AND device_id = ?`)
+				if err := db.read.QueryRowContext(context.Background(), q, user, dev).Scan(&first, &last); err != nil {
+					t.Fatalf("device %s of %s: %v", dev, user, err)
+				}
+				return first, last
+			}
+			count := func(table, user string) int {
+				t.Helper()
+				var n int
+				col := map[string]string{"users": "id", "user_devices": "user_id"}[table]
+				if err := db.read.QueryRowContext(context.Background(),
+					db.rebind(`SELECT COUNT(*) FROM `+table+` WHERE `+col+` = ?`), user).Scan(&n); err != nil {
+					t.Fatal(err)
+				}
+				return n
+			}
+
+			track("dave", "k1", "phone")
+			if got := count("users", "dave"); got != 1 {
+				t.Fatalf("users of dave = %d, want 1", got)
+			}
+			first, last := lastSeen("dave", "phone")
+			if first != micros(t0) || last != micros(t0) {
+				t.Fatalf("first, last seen = %d, %d; want both %d", first, last, micros(t0))
+			}
+
+			now = t0.Add(59 * time.Minute)
+			track("dave", "k2", "phone")
+			if _, last := lastSeen("dave", "phone"); last != micros(t0) {
+				t.Errorf("last seen after 59 min = %d, want unchanged %d", last, micros(t0))
+			}
+			now = t0.Add(61 * time.Minute)
+			track("dave", "k3", "phone")
+			if first, last := lastSeen("dave", "phone"); first != micros(t0) || last != micros(now) {
+				t.Errorf("after 61 min: first, last seen = %d, %d; want %d, %d", first, last, micros(t0), micros(now))
+			}
+
+			// No device: the user only. A replayed key (same payload) adds
+			// nothing, not even the device it names.
+			track("erin", "k4", "")
+			if u, dv := count("users", "erin"), count("user_devices", "erin"); u != 1 || dv != 0 {
+				t.Errorf("erin: %d users, %d devices; want 1, 0", u, dv)
+			}
+			a := &vigil.Action{UserID: "erin", Code: "signIn", IdempotencyKey: "k4",
+				Decision: vigil.Decision{Outcome: vigil.OutcomeAllow}, Context: vigil.ActionContext{DeviceID: "laptop"}}
+			if _, created, err := actions.CreateAction(ctx, a, nil); err != nil || created {
+				t.Fatalf("replay: created %v, err %v; want an existing action", created, err)
+			}
+			if got := count("user_devices", "erin"); got != 0 {
+				t.Errorf("devices of erin after a replayed key = %d, want 0", got)
 			}
 		})
 	}
