@@ -340,7 +340,7 @@ func (s *ActionService) CreateAction(ctx context.Context, a *vigil.Action, newCo
 		// the writer's statement takes care of), the op is done.
 		ins.finish = func() { existing, created = nil, true }
 	}
-	op, err := s.db.enqueueOp(ctx, &writeOp{fn: fn, ins: ins})
+	op, err := s.db.enqueueOp(ctx, &writeOp{fn: fn, ins: ins, keepsAuths: true})
 	if err == nil {
 		err = op.wait(ctx)
 	}
@@ -551,7 +551,7 @@ func (s *ActionService) ConsumeValidation(ctx context.Context, userID, code, ide
 		out = a
 		return nil
 	}
-	op, err := s.db.enqueueOp(ctx, &writeOp{fn: fn, cons: ref, claim: claim})
+	op, err := s.db.enqueueOp(ctx, &writeOp{fn: fn, cons: ref, claim: claim, keepsAuths: true})
 	if err == nil {
 		err = op.wait(ctx)
 	}

@@ -94,6 +94,12 @@ type DB struct {
 	// ActionConfigService.ActionConfigVersion.
 	configVersion atomic.Uint64
 
+	// authGen counts write transactions that may have changed
+	// authenticators; enroll caches users' authenticators under it
+	// (SQLite only; nil on PostgreSQL). See enrollCache.
+	authGen atomic.Uint64
+	enroll  *enrollCache
+
 	closeMu sync.RWMutex // guards closed; held for reading while enqueueing
 	closed  bool
 }
@@ -289,6 +295,7 @@ func (db *DB) openSQLite(ctx context.Context, rawURL string, readConns int) erro
 	db.stmts = newStmtCache(write)
 	db.readStmts = newStmtCache(read)
 	db.ckpt = newCheckpointer(ckpt)
+	db.enroll = newEnrollCache()
 	return nil
 }
 

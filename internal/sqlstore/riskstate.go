@@ -135,6 +135,18 @@ func (s *RiskStateService) FindRiskState(ctx context.Context, q *vigil.RiskQuery
 	if need == 0 || q.UserID == "" {
 		return st, nil
 	}
+	// A track whose rules read nothing of the user's history needs only
+	// the authenticators, which the enrollment cache may hold.
+	var cacheKey enrollKey
+	var gen uint64
+	cached := s.db.enroll != nil && need == vigil.NeedAuthenticators
+	if cached {
+		cacheKey, gen = enrollKey{tenantID, q.UserID}, s.db.authGen.Load()
+		if auths, ok := s.db.enroll.get(cacheKey, gen); ok {
+			st.Authenticators = parseAuthenticators(tenantID, q.UserID, auths)
+			return st, nil
+		}
+	}
 
 	var (
 		userExists             bool
@@ -197,12 +209,9 @@ func (s *RiskStateService) FindRiskState(ctx context.Context, q *vigil.RiskQuery
 		st.User = u
 		st.LastVerifiedAt = fromNullMicros(lastVerified)
 	}
-	if auths.Valid && auths.String != "" {
-		for item := range strings.SplitSeq(auths.String, ",") {
-			m, def, _ := strings.Cut(item, ":")
-			st.Authenticators = append(st.Authenticators, &vigil.Authenticator{
-				TenantID: tenantID, UserID: q.UserID, Method: vigil.VerificationMethod(m), IsDefault: def == "1"})
-		}
+	st.Authenticators = parseAuthenticators(tenantID, q.UserID, auths.String)
+	if cached {
+		s.db.enroll.put(cacheKey, gen, auths.String)
 	}
 	st.DeviceSeen, st.DeviceVerified, st.DeviceCount = device.Valid, device.Int64 == 2, int(devCount)
 	st.IPVerified = ipOK.Valid
@@ -221,6 +230,21 @@ func (s *RiskStateService) FindRiskState(ctx context.Context, q *vigil.RiskQuery
 		st.DistinctIPsLastDay = int(ips)
 	}
 	return st, nil
+}
+
+// parseAuthenticators decodes the risk state query's authenticator
+// aggregate, "method:isDefault,..." in creation order ("" for none).
+func parseAuthenticators(tenantID, userID, s string) []*vigil.Authenticator {
+	if s == "" {
+		return nil
+	}
+	var out []*vigil.Authenticator
+	for item := range strings.SplitSeq(s, ",") {
+		m, def, _ := strings.Cut(item, ":")
+		out = append(out, &vigil.Authenticator{
+			TenantID: tenantID, UserID: userID, Method: vigil.VerificationMethod(m), IsDefault: def == "1"})
+	}
+	return out
 }
 
 // parseLocations decodes "lat lon micros,..." into locations, newest first.

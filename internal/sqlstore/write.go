@@ -42,6 +42,10 @@ type Tx struct {
 	// (other than its last-action time); the writer then bumps
 	// DB.configVersion once the transaction has ended.
 	configChanged bool
+
+	// authsMayChange is set when an op not marked keepsAuths ran in the
+	// transaction; end then advances DB.authGen (see enrollCache).
+	authsMayChange bool
 }
 
 // configAdvance asks for action_configs.last_action_created_at of one
@@ -101,9 +105,17 @@ func (t *Tx) changedConfig() { t.configChanged = true }
 // transaction in which an op wrote a configuration: bumping after a
 // rollback too is harmless (a cache reloads), and it keeps the bump after
 // the commit in every path.
+//
+// Likewise it advances the authenticator generation after a transaction
+// that ran an op not known to leave authenticators alone: after the commit
+// and before any op is answered, so that a caller told its enrollment
+// committed never meets a cached "not enrolled" afterwards.
 func (t *Tx) end() {
 	if t.configChanged {
 		t.db.configVersion.Add(1)
+	}
+	if t.authsMayChange {
+		t.db.authGen.Add(1)
 	}
 }
 
@@ -142,6 +154,11 @@ type writeOp struct {
 	// on SQLite, or when the group falls back to a transaction per op.
 	group opGroup
 	data  any
+
+	// keepsAuths says that fn writes no authenticator and no user that
+	// has one (a track's insert, a validation's consume), so its
+	// transaction leaves cached enrollment valid (see enrollCache).
+	keepsAuths bool
 }
 
 // opGroup commits, on PostgreSQL, the ops of a batch that name it, in
@@ -420,6 +437,9 @@ func (db *DB) begin() (*Tx, error) {
 
 // runOp runs one op in t, with a fresh timestamp and advance list.
 func (t *Tx) runOp(op *writeOp) error {
+	if !op.keepsAuths {
+		t.authsMayChange = true
+	}
 	t.now = t.db.now()
 	t.advances = t.advances[:0]
 	return op.fn(t)
