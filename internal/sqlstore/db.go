@@ -186,7 +186,7 @@ func rebindDollar(q string) string {
 //     checkpoint: a background goroutine does, on a connection of its
 //     own, and the writer completes a checkpoint between batches only when
 //     the WAL has passed its bound (see checkpoint.go; the WAL file stays
-//     at about 16 MiB, 64 MiB at most).
+//     at about 64 MiB, 256 MiB at most).
 //
 // PostgreSQL keeps the server's synchronous_commit (on by default); it is
 // never turned off here.
