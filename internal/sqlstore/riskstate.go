@@ -58,9 +58,9 @@ const activityNeeds = vigil.NeedActionCounts | vigil.NeedFailedChallenges | vigi
 var hour, day = micros(time.Unix(3600, 0)), micros(time.Unix(86400, 0))
 
 // query returns the rebound SQL for need, built once per need: scalar
-// subqueries in the select list, the user's row by a LEFT JOIN, and, for
-// the activity parts, a LEFT JOIN to one aggregate over the user's most
-// recent actions (through actions_user_created_idx).
+// subqueries in the select list, the user's row (when needed) by a LEFT
+// JOIN, and, for the activity parts, a LEFT JOIN to one aggregate over the
+// user's most recent actions (through actions_user_created_idx).
 func (s *RiskStateService) query(need vigil.RiskNeeds) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -99,7 +99,10 @@ func (s *RiskStateService) query(need vigil.RiskNeeds) string {
 		cols = append(cols, `act.h, act.d, act.f, act.ips`)
 	}
 	q := `SELECT ` + strings.Join(cols, ",\n\t") + `
-		FROM (SELECT 1 AS one) AS one LEFT JOIN users AS u ON u.tenant_id = ? AND u.id = ?`
+		FROM (SELECT 1 AS one) AS one`
+	if need&vigil.NeedUser != 0 {
+		q += ` LEFT JOIN users AS u ON u.tenant_id = ? AND u.id = ?`
+	}
 	if need&activityNeeds != 0 {
 		q += `
 		LEFT JOIN (SELECT
@@ -178,7 +181,9 @@ func (s *RiskStateService) FindRiskState(ctx context.Context, q *vigil.RiskQuery
 	if need&activityNeeds != 0 {
 		dest = append(dest, &hourCount, &dayCount, &failed, &ips)
 	}
-	args = append(args, tenantID, q.UserID)
+	if need&vigil.NeedUser != 0 {
+		args = append(args, tenantID, q.UserID)
+	}
 	if need&activityNeeds != 0 {
 		// A challenge fails within its token's lifetime: the scan looks a
 		// day further back than the hour, generously.
