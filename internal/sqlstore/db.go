@@ -100,6 +100,9 @@ type DB struct {
 	authGen atomic.Uint64
 	enroll  *enrollCache
 
+	// enrollReads batches those reads on PostgreSQL (nil on SQLite).
+	enrollReads *enrollReader
+
 	closeMu sync.RWMutex // guards closed; held for reading while enqueueing
 	closed  bool
 }
@@ -231,6 +234,9 @@ func Open(ctx context.Context, rawURL string, opts Options) (*DB, error) {
 		db.writers.Add(1)
 		go db.runWriter()
 	}
+	if db.dialect.name == DialectPostgres {
+		db.enrollReads = newEnrollReader(db)
+	}
 	return db, nil
 }
 
@@ -358,6 +364,9 @@ func (db *DB) Close() error {
 	db.writers.Wait()
 
 	var errs []error
+	if db.enrollReads != nil {
+		db.enrollReads.close()
+	}
 	if db.ckpt != nil {
 		errs = append(errs, db.ckpt.close())
 	}

@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 
@@ -130,5 +131,61 @@ func TestEnrollCacheRace(t *testing.T) {
 		if len(st.Authenticators) != 1 {
 			t.Fatalf("%s: %d authenticators right after enrolling, want 1", user, len(st.Authenticators))
 		}
+	}
+}
+
+// TestEnrollReadsConcurrent reads many users' enrollment at once (batched
+// into shared statements on PostgreSQL, through the cache on SQLite): each
+// read gets its own user's authenticators, in creation order, and a
+// tenant's users never see another tenant's.
+func TestEnrollReadsConcurrent(t *testing.T) {
+	for _, d := range testDialects(t) {
+		t.Run(d.name, func(t *testing.T) {
+			db := d.open(t, Options{})
+			ctxA, ctxB := mustTenant(t, db, "a"), mustTenant(t, db, "b")
+			auths, risk := NewAuthenticatorService(db), NewRiskStateService(db)
+			const users = 40
+			// User i of tenant a has i%3 authenticators: none, TOTP, or
+			// TOTP then SMS (the default). Tenant b's users have none.
+			for i := range users {
+				user := fmt.Sprintf("u%d", i)
+				for j := range i % 3 {
+					a := &vigil.Authenticator{UserID: user, Method: vigil.MethodAuthenticatorApp}
+					if j == 1 {
+						a = &vigil.Authenticator{UserID: user, Method: vigil.MethodSMS, PhoneNumber: "+6421000000", IsDefault: true}
+					}
+					if err := auths.CreateAuthenticator(ctxA, a); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			var wg sync.WaitGroup
+			for round := range 5 {
+				for i := range users {
+					for _, ctx := range []context.Context{ctxA, ctxB} {
+						wg.Go(func() {
+							user := fmt.Sprintf("u%d", i)
+							st, err := risk.FindRiskState(ctx, &vigil.RiskQuery{UserID: user, Need: vigil.NeedAuthenticators})
+							if err != nil {
+								t.Error(err)
+								return
+							}
+							want := ""
+							if ctx == ctxA {
+								want = []string{"", "AUTHENTICATOR_APP:false", "AUTHENTICATOR_APP:false,SMS:true"}[i%3]
+							}
+							var got []string
+							for _, a := range st.Authenticators {
+								got = append(got, fmt.Sprintf("%s:%v", a.Method, a.IsDefault))
+							}
+							if g := strings.Join(got, ","); g != want {
+								t.Errorf("round %d, %s: authenticators %q, want %q", round, user, g, want)
+							}
+						})
+					}
+				}
+			}
+			wg.Wait()
+		})
 	}
 }

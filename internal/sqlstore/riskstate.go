@@ -139,7 +139,16 @@ func (s *RiskStateService) FindRiskState(ctx context.Context, q *vigil.RiskQuery
 		return st, nil
 	}
 	// A track whose rules read nothing of the user's history needs only
-	// the authenticators, which the enrollment cache may hold.
+	// the authenticators, which the enrollment cache may hold (SQLite) or
+	// which are read together with other tracks' (PostgreSQL).
+	if s.db.enrollReads != nil && need == vigil.NeedAuthenticators {
+		auths, err := s.db.enrollReads.find(ctx, tenantID, q.UserID)
+		if err != nil {
+			return nil, err
+		}
+		st.Authenticators = parseAuthenticators(tenantID, q.UserID, auths)
+		return st, nil
+	}
 	var cacheKey enrollKey
 	var gen uint64
 	cached := s.db.enroll != nil && need == vigil.NeedAuthenticators
