@@ -158,44 +158,63 @@ type storedContext struct {
 }
 
 func scanAction(s interface{ Scan(...any) error }) (*vigil.Action, error) {
-	var a vigil.Action
-	var state, decision, defMethod, actx, verMethod string
-	var allowed, enrolled sql.NullString
-	var stateUpdated, created, updated int64
-	var issued, expires, validated sql.NullInt64
-	var deviceID, ip string
-	var lat, lon sql.NullFloat64
-	if err := s.Scan(&a.TenantID, &a.ID, &a.UserID, &a.Code, &a.IdempotencyKey, &state, &stateUpdated,
-		&created, &updated, &decision, &allowed, &defMethod, &a.IsEnrolled, &enrolled,
-		&actx, &verMethod, &a.VerifiedByAuthenticatorID, &a.RequestHash, &issued,
-		&expires, &validated, &deviceID, &ip, &lat, &lon); err != nil {
+	var r rawAction
+	if err := r.scan(s); err != nil {
 		return nil, err
 	}
-	if lat.Valid && lon.Valid {
-		a.Location = &vigil.GeoPoint{Latitude: lat.Float64, Longitude: lon.Float64}
+	return r.action()
+}
+
+// rawAction is an action row as scanned, before its JSON columns are
+// decoded: the writer scans rows it returns into one and leaves the
+// decoding to the caller, off the serial path.
+type rawAction struct {
+	a                                           vigil.Action
+	state, decision, defMethod, actx, verMethod string
+	allowed, enrolled                           sql.NullString
+	stateUpdated, created, updated              int64
+	issued, expires, validated                  sql.NullInt64
+	deviceID, ip                                string
+	lat, lon                                    sql.NullFloat64
+}
+
+// scan reads the columns of actionCols.
+func (r *rawAction) scan(s interface{ Scan(...any) error }) error {
+	a := &r.a
+	return s.Scan(&a.TenantID, &a.ID, &a.UserID, &a.Code, &a.IdempotencyKey, &r.state, &r.stateUpdated,
+		&r.created, &r.updated, &r.decision, &r.allowed, &r.defMethod, &a.IsEnrolled, &r.enrolled,
+		&r.actx, &r.verMethod, &a.VerifiedByAuthenticatorID, &a.RequestHash, &r.issued,
+		&r.expires, &r.validated, &r.deviceID, &r.ip, &r.lat, &r.lon)
+}
+
+// action decodes the row.
+func (r *rawAction) action() (*vigil.Action, error) {
+	a := r.a
+	if r.lat.Valid && r.lon.Valid {
+		a.Location = &vigil.GeoPoint{Latitude: r.lat.Float64, Longitude: r.lon.Float64}
 	}
-	a.State = vigil.ActionState(state)
-	a.DefaultMethod = vigil.VerificationMethod(defMethod)
-	a.VerificationMethod = vigil.VerificationMethod(verMethod)
-	if err := json.Unmarshal([]byte(decision), &a.Decision); err != nil {
+	a.State = vigil.ActionState(r.state)
+	a.DefaultMethod = vigil.VerificationMethod(r.defMethod)
+	a.VerificationMethod = vigil.VerificationMethod(r.verMethod)
+	if err := json.Unmarshal([]byte(r.decision), &a.Decision); err != nil {
 		return nil, fmt.Errorf("decode decision of action %s: %w", a.ID, err)
 	}
-	if err := json.Unmarshal([]byte(actx), &a.Context); err != nil {
+	if err := json.Unmarshal([]byte(r.actx), &a.Context); err != nil {
 		return nil, fmt.Errorf("decode context of action %s: %w", a.ID, err)
 	}
 	if string(a.Context.Custom) == "null" {
 		a.Context.Custom = nil
 	}
 	var err error
-	if a.AllowedMethods, err = decodeMethods(allowed); err != nil {
+	if a.AllowedMethods, err = decodeMethods(r.allowed); err != nil {
 		return nil, err
 	}
-	if a.EnrolledMethods, err = decodeMethods(enrolled); err != nil {
+	if a.EnrolledMethods, err = decodeMethods(r.enrolled); err != nil {
 		return nil, err
 	}
-	a.StateUpdatedAt, a.CreatedAt, a.UpdatedAt = fromMicros(stateUpdated), fromMicros(created), fromMicros(updated)
-	a.TokenIssuedAt, a.TokenExpiresAt = fromNullMicros(issued), fromNullMicros(expires)
-	a.ValidatedAt = fromNullMicros(validated)
+	a.StateUpdatedAt, a.CreatedAt, a.UpdatedAt = fromMicros(r.stateUpdated), fromMicros(r.created), fromMicros(r.updated)
+	a.TokenIssuedAt, a.TokenExpiresAt = fromNullMicros(r.issued), fromNullMicros(r.expires)
+	a.ValidatedAt = fromNullMicros(r.validated)
 	return &a, nil
 }
 
@@ -522,6 +541,7 @@ func (s *ActionService) ConsumeValidation(ctx context.Context, userID, code, ide
 		return nil, false, err
 	}
 	var out *vigil.Action
+	var raw *rawAction // SQLite: the row, decoded below rather than by the writer
 	var consumed bool
 	ref := &actionRef{tenantID, userID, code, idempotencyKey}
 	claim := func(a *vigil.Action, ok, found bool) error {
@@ -532,23 +552,23 @@ func (s *ActionService) ConsumeValidation(ctx context.Context, userID, code, ide
 		return nil
 	}
 	fn := func(tx *Tx) error {
-		out, consumed = nil, false
+		out, raw, consumed = nil, nil, false
 		if tx.preConsumed != nil {
 			// The writer ran this batch's consumes together.
 			return claim(tx.claimConsumed(ref))
 		}
-		a, err := scanAction(tx.queryRow(s.consume, micros(tx.now), tenantID, userID, code, idempotencyKey))
+		var r rawAction
+		err := r.scan(tx.queryRow(s.consume, micros(tx.now), tenantID, userID, code, idempotencyKey))
 		if err == nil {
-			out, consumed = a, true
+			raw, consumed = &r, true
 			return nil
 		} else if !errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("consume validation: %w", err)
 		}
-		a, err = scanAction(tx.queryRow(s.find, tenantID, userID, code, idempotencyKey))
-		if err != nil {
+		if err := r.scan(tx.queryRow(s.find, tenantID, userID, code, idempotencyKey)); err != nil {
 			return noRows("find action", err, "Action not found.")
 		}
-		out = a
+		raw = &r
 		return nil
 	}
 	op, err := s.db.enqueueOp(ctx, &writeOp{fn: fn, cons: ref, claim: claim, keepsAuths: true})
@@ -557,6 +577,11 @@ func (s *ActionService) ConsumeValidation(ctx context.Context, userID, code, ide
 	}
 	if err != nil {
 		return nil, false, err
+	}
+	if raw != nil {
+		if out, err = raw.action(); err != nil {
+			return nil, false, err
+		}
 	}
 	return out, consumed, nil
 }
