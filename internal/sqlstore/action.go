@@ -382,6 +382,16 @@ func (s *ActionService) FindAction(ctx context.Context, userID, code, idempotenc
 	if err != nil {
 		return nil, err
 	}
+	if s.db.actionReads != nil {
+		raw, found, err := s.db.actionReads.find(ctx, actionRef{tenantID, userID, code, idempotencyKey})
+		if err != nil {
+			return nil, err
+		}
+		if !found {
+			return nil, vigil.Errorf(vigil.ENOTFOUND, "Action not found.")
+		}
+		return raw.action()
+	}
 	a, err := scanAction(s.db.readRow(ctx, s.find, tenantID, userID, code, idempotencyKey))
 	if err != nil {
 		return nil, unclean(noRows("find action", err, "Action not found."))

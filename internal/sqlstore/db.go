@@ -100,8 +100,10 @@ type DB struct {
 	authGen atomic.Uint64
 	enroll  *enrollCache
 
-	// enrollReads batches those reads on PostgreSQL (nil on SQLite).
-	enrollReads *enrollReader
+	// enrollReads batches those reads on PostgreSQL, and actionReads
+	// FindAction (nil on SQLite, whose reads are in-process).
+	enrollReads *batchReader[enrollKey, string]
+	actionReads *batchReader[actionRef, *rawAction]
 
 	closeMu sync.RWMutex // guards closed; held for reading while enqueueing
 	closed  bool
@@ -235,7 +237,7 @@ func Open(ctx context.Context, rawURL string, opts Options) (*DB, error) {
 		go db.runWriter()
 	}
 	if db.dialect.name == DialectPostgres {
-		db.enrollReads = newEnrollReader(db)
+		db.enrollReads, db.actionReads = newEnrollReader(db), newActionReader(db)
 	}
 	return db, nil
 }
@@ -366,6 +368,7 @@ func (db *DB) Close() error {
 	var errs []error
 	if db.enrollReads != nil {
 		db.enrollReads.close()
+		db.actionReads.close()
 	}
 	if db.ckpt != nil {
 		errs = append(errs, db.ckpt.close())

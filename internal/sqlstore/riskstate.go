@@ -142,7 +142,7 @@ func (s *RiskStateService) FindRiskState(ctx context.Context, q *vigil.RiskQuery
 	// the authenticators, which the enrollment cache may hold (SQLite) or
 	// which are read together with other tracks' (PostgreSQL).
 	if s.db.enrollReads != nil && need == vigil.NeedAuthenticators {
-		auths, err := s.db.enrollReads.find(ctx, tenantID, q.UserID)
+		auths, _, err := s.db.enrollReads.find(ctx, enrollKey{tenantID, q.UserID})
 		if err != nil {
 			return nil, err
 		}

@@ -1,0 +1,205 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sync"
+)
+
+// batchReader runs, on PostgreSQL, the point reads of the hot paths (a
+// track's authenticators, a validation's action) for many requests in one
+// statement, where each would otherwise be a round trip and a statement of
+// its own. Like group commit it batches without waiting: each of its
+// goroutines takes the first waiting request and whatever else is waiting
+// (up to maxReadBatch), and requests pile up while a statement is in
+// flight. A request is read no earlier than it was made, so it sees every
+// write acknowledged before it, as a read of its own would.
+//
+// The statement takes one array parameter per key field and returns, per
+// key found, the key and the value (rows for keys not found are absent).
+type batchReader[K comparable, V any] struct {
+	what string // for errors
+	read *sql.DB
+	q    string
+	args func(keys []K) []any               // the statement's arguments for the keys
+	scan func(rows *sql.Rows) (K, V, error) // one returned row
+
+	reqs chan *readReq[K, V]
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+type readReq[K comparable, V any] struct {
+	key   K
+	val   V
+	found bool
+	err   error
+	done  chan struct{}
+}
+
+const (
+	maxReadBatch = 128
+	batchReaders = 2 // goroutines per batchReader
+)
+
+var errReadClosed = errors.New("sqlstore: the database is closed")
+
+func newBatchReader[K comparable, V any](what string, read *sql.DB, q string, args func([]K) []any,
+	scan func(*sql.Rows) (K, V, error)) *batchReader[K, V] {
+	r := &batchReader[K, V]{what: what, read: read, q: q, args: args, scan: scan,
+		reqs: make(chan *readReq[K, V], 4*maxReadBatch), stop: make(chan struct{})}
+	for range batchReaders {
+		r.wg.Add(1)
+		go r.run()
+	}
+	return r
+}
+
+// find returns the value stored under key, and whether there is one.
+func (r *batchReader[K, V]) find(ctx context.Context, key K) (V, bool, error) {
+	var zero V
+	req := &readReq[K, V]{key: key, done: make(chan struct{})}
+	select {
+	case r.reqs <- req:
+	case <-r.stop:
+		return zero, false, errReadClosed
+	case <-ctx.Done():
+		return zero, false, ctx.Err()
+	}
+	select {
+	case <-req.done:
+		return req.val, req.found, req.err
+	case <-ctx.Done():
+		return zero, false, ctx.Err()
+	}
+}
+
+func (r *batchReader[K, V]) run() {
+	defer r.wg.Done()
+	batch := make([]*readReq[K, V], 0, maxReadBatch)
+	for {
+		select {
+		case <-r.stop:
+			return
+		case req := <-r.reqs:
+			batch = append(batch[:0], req)
+		}
+	fill:
+		for len(batch) < maxReadBatch {
+			select {
+			case req := <-r.reqs:
+				batch = append(batch, req)
+			default:
+				break fill
+			}
+		}
+		err := r.query(batch)
+		for _, req := range batch {
+			if err != nil {
+				req.err = err
+			}
+			close(req.done)
+		}
+		clear(batch)
+	}
+}
+
+// query sets the values of the requests of batch that it finds.
+func (r *batchReader[K, V]) query(batch []*readReq[K, V]) error {
+	keys := make([]K, len(batch))
+	byKey := make(map[K][]*readReq[K, V], len(batch))
+	for i, req := range batch {
+		keys[i] = req.key
+		byKey[req.key] = append(byKey[req.key], req)
+	}
+	rows, err := r.read.QueryContext(context.Background(), r.q, r.args(keys)...)
+	if err != nil {
+		return fmt.Errorf("%s: %w", r.what, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		k, v, err := r.scan(rows)
+		if err != nil {
+			return fmt.Errorf("%s: %w", r.what, err)
+		}
+		for _, req := range byKey[k] {
+			req.val, req.found = v, true
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("%s: %w", r.what, err)
+	}
+	return nil
+}
+
+// close stops the goroutines; requests still waiting get an error.
+func (r *batchReader[K, V]) close() {
+	close(r.stop)
+	r.wg.Wait()
+	for {
+		select {
+		case req := <-r.reqs:
+			req.err = errReadClosed
+			close(req.done)
+		default:
+			return
+		}
+	}
+}
+
+// newEnrollReader batches the authenticator reads of tracks whose rules
+// need nothing else of the user's history. The value is the risk state
+// query's aggregate, "method:isDefault,..." in creation order; a user with
+// none has a row with NULL, so every key is found.
+func newEnrollReader(db *DB) *batchReader[enrollKey, string] {
+	q := `SELECT r.tenant_id, r.user_id, (SELECT string_agg(a.method || ':' || CASE WHEN a.is_default THEN '1' ELSE '0' END,
+			',' ORDER BY a.created_at, a.id)
+		FROM authenticators AS a WHERE a.tenant_id = r.tenant_id AND a.user_id = r.user_id)
+		FROM unnest($1::text[], $2::text[]) AS r (tenant_id, user_id)`
+	args := func(keys []enrollKey) []any {
+		tenants, users := make([]string, len(keys)), make([]string, len(keys))
+		for i, k := range keys {
+			tenants[i], users[i] = k.tenantID, k.userID
+		}
+		return []any{tenants, users}
+	}
+	scan := func(rows *sql.Rows) (enrollKey, string, error) {
+		var k enrollKey
+		var auths sql.NullString
+		err := rows.Scan(&k.tenantID, &k.userID, &auths)
+		return k, auths.String, err
+	}
+	return newBatchReader("find authenticators", db.read, q, args, scan)
+}
+
+// newActionReader batches FindAction, the read of every validation. The
+// LATERAL subquery makes PostgreSQL probe the unique key index once per
+// requested key, whatever its statistics say about the table. Rows are
+// decoded by the requester, not by the reader's goroutine.
+func newActionReader(db *DB) *batchReader[actionRef, *rawAction] {
+	q := `SELECT x.* FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])
+			AS r (tenant_id, user_id, action_code, idempotency_key)
+		CROSS JOIN LATERAL (SELECT ` + actionCols + ` FROM actions AS a
+			WHERE a.tenant_id = r.tenant_id AND a.idempotency_key = r.idempotency_key
+			AND a.user_id = r.user_id AND a.action_code = r.action_code) AS x`
+	args := func(keys []actionRef) []any {
+		cols := [4][]string{}
+		for i := range cols {
+			cols[i] = make([]string, len(keys))
+		}
+		for i, k := range keys {
+			cols[0][i], cols[1][i], cols[2][i], cols[3][i] = k.tenantID, k.userID, k.code, k.key
+		}
+		return []any{cols[0], cols[1], cols[2], cols[3]}
+	}
+	scan := func(rows *sql.Rows) (actionRef, *rawAction, error) {
+		var r rawAction
+		if err := r.scan(rows); err != nil {
+			return actionRef{}, nil, err
+		}
+		return actionRef{r.a.TenantID, r.a.UserID, r.a.Code, r.a.IdempotencyKey}, &r, nil
+	}
+	return newBatchReader("find action", db.read, q, args, scan)
+}
