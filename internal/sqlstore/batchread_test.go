@@ -1,9 +1,13 @@
 package sqlstore
 
 import (
+	"context"
 	"fmt"
+	"os"
+	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	vigil "github.com/vigil-auth/vigil"
 )
@@ -57,5 +61,53 @@ func TestFindActionConcurrent(t *testing.T) {
 			}
 			wg.Wait()
 		})
+	}
+}
+
+// TestStatsKeeper checks the statistics keeper of PostgreSQL servers whose
+// autovacuum is off: a round analyzes the tables that changed enough (120
+// actions), and only those (9 users).
+func TestStatsKeeper(t *testing.T) {
+	if os.Getenv(postgresEnv) == "" {
+		t.Skipf("set %s to run the PostgreSQL tests", postgresEnv)
+	}
+	db := openPostgres(t, Options{})
+	ctx := mustTenant(t, db, "t")
+	actions := NewActionService(db)
+	for i := range 120 {
+		a := &vigil.Action{UserID: fmt.Sprintf("u%d", i%9), Code: "signIn", Decision: vigil.Decision{Outcome: vigil.OutcomeAllow}}
+		if _, _, err := actions.CreateAction(ctx, a, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before, err := db.analyzedTables(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(","+before+",", ",actions,") {
+		t.Fatalf("actions analyzed before the keeper ran (autovacuum?): %q", before)
+	}
+	// The counters behind n_mod_since_analyze reach the statistics views
+	// from each backend at transaction end, at most once a second.
+	k := &statsKeeper{db: db}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		k.analyze()
+		after, err := db.analyzedTables(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(","+after+",", ",actions,") {
+			// users changed by 9 rows only, under autovacuum's threshold
+			// of 50 plus a tenth of the table.
+			if strings.Contains(","+after+",", ",users,") {
+				t.Errorf("analyzed tables = %q; users changed too little to be analyzed", after)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("analyzed tables = %q, want actions among them", after)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }

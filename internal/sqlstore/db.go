@@ -105,6 +105,8 @@ type DB struct {
 	enrollReads *batchReader[enrollKey, string]
 	actionReads *batchReader[actionRef, *rawAction]
 
+	stats *statsKeeper // PostgreSQL with autovacuum off; else nil
+
 	closeMu sync.RWMutex // guards closed; held for reading while enqueueing
 	closed  bool
 }
@@ -238,6 +240,7 @@ func Open(ctx context.Context, rawURL string, opts Options) (*DB, error) {
 	}
 	if db.dialect.name == DialectPostgres {
 		db.enrollReads, db.actionReads = newEnrollReader(db), newActionReader(db)
+		db.stats = db.startStatsKeeper(ctx)
 	}
 	return db, nil
 }
@@ -369,6 +372,9 @@ func (db *DB) Close() error {
 	if db.enrollReads != nil {
 		db.enrollReads.close()
 		db.actionReads.close()
+	}
+	if db.stats != nil {
+		db.stats.close()
 	}
 	if db.ckpt != nil {
 		errs = append(errs, db.ckpt.close())

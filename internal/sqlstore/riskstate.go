@@ -24,31 +24,22 @@ type RiskStateService struct {
 	mu      sync.Mutex
 	queries map[vigil.RiskNeeds]string // by need, rebound
 
-	// activityRange selects the user's actions between two times, with
-	// the arguments activityArgs returns.
-	activityRange string
-	rowRange      bool // activityRange is PostgreSQL's row-comparison form
 }
 
 // NewRiskStateService returns a RiskStateService backed by db.
 func NewRiskStateService(db *DB) *RiskStateService {
-	s := &RiskStateService{db: db, queries: map[vigil.RiskNeeds]string{},
-		activityRange: `tenant_id = ? AND user_id = ? AND created_at >= ? AND created_at <= ?`}
-	if db.dialect.name == DialectPostgres {
-		// Row comparisons on the leading columns of
-		// actions_user_created_idx, which only that index serves as
-		// bounds: with equality conditions alone, PostgreSQL without
-		// statistics (autovacuum off, or a fresh table) chose
-		// actions_tenant_created_idx and filtered the whole tenant's recent
-		// actions by user, a cost that grew with the table (50 ms per track
-		// at 40,000 actions). This halves that on such a server; it does not
-		// always win (ANALYZE does).
-		s.activityRange = `(tenant_id, user_id, created_at) >= (?, ?, ?) AND (tenant_id, user_id, created_at) <= (?, ?, ?)
-			AND tenant_id = ? AND user_id = ?`
-		s.rowRange = true
-	}
-	return s
+	return &RiskStateService{db: db, queries: map[vigil.RiskNeeds]string{}}
 }
+
+// activityRange selects the user's actions between two times through
+// actions_user_created_idx. On PostgreSQL that plan needs statistics:
+// without them a prepared statement planned while the table was small
+// reads the tenant's recent actions through actions_tenant_created_idx
+// instead (see statsKeeper). A row-comparison form that only the right
+// index serves was tried: the planner then chose it, but its scan stepped
+// through far more index pages than the user's entries (157 buffers for one
+// action, against 5).
+const activityRange = `tenant_id = ? AND user_id = ? AND created_at >= ? AND created_at <= ?`
 
 // activityNeeds are the parts of the state that one scan of the user's
 // recent actions answers.
@@ -111,7 +102,7 @@ func (s *RiskStateService) query(need vigil.RiskNeeds) string {
 			COALESCE(SUM(CASE WHEN state = '` + string(vigil.StateChallengeFailed) + `' AND state_updated_at >= ? THEN 1 ELSE 0 END), 0) AS f,
 			COUNT(DISTINCT CASE WHEN created_at >= ? AND ip_address <> '' THEN ip_address END) AS ips
 			FROM (SELECT action_code, created_at, state, state_updated_at, ip_address FROM actions
-				WHERE ` + s.activityRange + `
+				WHERE ` + activityRange + `
 				ORDER BY tenant_id DESC, user_id DESC, created_at DESC
 				LIMIT ` + strconv.Itoa(vigil.MaxVelocityCount) + `) AS r) AS act ON 1 = 1`
 	}
@@ -202,11 +193,7 @@ func (s *RiskStateService) FindRiskState(ctx context.Context, q *vigil.RiskQuery
 			from = now - day - hour
 		}
 		args = append(args, q.ActionCode, now-hour, q.ActionCode, now-day, now-hour, now-day)
-		if s.rowRange {
-			args = append(args, tenantID, q.UserID, from, tenantID, q.UserID, now, tenantID, q.UserID)
-		} else {
-			args = append(args, tenantID, q.UserID, from, now)
-		}
+		args = append(args, tenantID, q.UserID, from, now)
 	}
 	if err := s.db.readRow(ctx, s.query(need), args...).Scan(dest...); err != nil {
 		return nil, unclean(fmt.Errorf("find risk state: %w", err))

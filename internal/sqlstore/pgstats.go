@@ -1,0 +1,119 @@
+package sqlstore
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// statsKeeper keeps planner statistics of Vigil's tables current on a
+// PostgreSQL server whose autovacuum is off. Without statistics the planner
+// guesses, and a plan made while a table was small is kept by every
+// prepared statement: a velocity scan then read a tenant's whole recent
+// history through the wrong index (milliseconds per track at tens of
+// thousands of actions). PostgreSQL re-plans prepared statements when a
+// table's statistics change, so an ANALYZE repairs them. With autovacuum
+// on (PostgreSQL's default) its autoanalyze does this and the keeper does
+// not run.
+//
+// Every statsInterval it analyzes the tables of the current schema that
+// autovacuum would: more than 50 rows plus 10 % of the table changed since
+// their last analysis.
+type statsKeeper struct {
+	db   *DB
+	stop chan struct{}
+	done chan struct{}
+	once sync.Once
+}
+
+const statsInterval = 5 * time.Second
+
+// startStatsKeeper starts a keeper if the server's autovacuum is off.
+func (db *DB) startStatsKeeper(ctx context.Context) *statsKeeper {
+	var av string
+	if err := db.read.QueryRowContext(ctx, `SHOW autovacuum`).Scan(&av); err != nil || av != "off" {
+		return nil
+	}
+	db.logger.Info("sqlstore: PostgreSQL autovacuum is off; Vigil analyzes its own tables when they change")
+	k := &statsKeeper{db: db, stop: make(chan struct{}), done: make(chan struct{})}
+	go k.run()
+	return k
+}
+
+func (k *statsKeeper) run() {
+	defer close(k.done)
+	t := time.NewTicker(statsInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-k.stop:
+			return
+		case <-t.C:
+			k.analyze()
+		}
+	}
+}
+
+// analyze runs ANALYZE on each table that changed enough.
+func (k *statsKeeper) analyze() {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	go func() {
+		select {
+		case <-k.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	rows, err := k.db.read.QueryContext(ctx, `SELECT relname FROM pg_stat_user_tables
+		WHERE schemaname = current_schema() AND n_mod_since_analyze > 50 + 0.1 * n_live_tup`)
+	if err != nil {
+		k.db.logger.Warn("sqlstore: statistics check failed", "err", err)
+		return
+	}
+	var tables []string
+	for rows.Next() {
+		var t string
+		if err := rows.Scan(&t); err == nil {
+			tables = append(tables, t)
+		}
+	}
+	rows.Close()
+	for _, t := range tables {
+		start := time.Now()
+		if _, err := k.db.read.ExecContext(ctx, `ANALYZE `+pgx.Identifier{t}.Sanitize()); err != nil {
+			k.db.logger.Warn("sqlstore: analyze failed", "table", t, "err", err)
+			continue
+		}
+		k.db.logger.Debug("sqlstore: analyzed", "table", t, "took", time.Since(start))
+	}
+}
+
+// close stops the keeper and waits for it.
+func (k *statsKeeper) close() {
+	k.once.Do(func() { close(k.stop) })
+	<-k.done
+}
+
+// analyzedTables is for tests: the tables of the current schema that have
+// been analyzed, sorted.
+func (db *DB) analyzedTables(ctx context.Context) (string, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT relname FROM pg_stat_user_tables
+		WHERE schemaname = current_schema() AND (last_analyze IS NOT NULL OR last_autoanalyze IS NOT NULL) ORDER BY relname`)
+	if err != nil {
+		return "", err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var t string
+		if err := rows.Scan(&t); err != nil {
+			return "", err
+		}
+		out = append(out, t)
+	}
+	return strings.Join(out, ","), rows.Err()
+}
