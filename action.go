@@ -170,3 +170,15 @@ type ActionService interface {
 	// call consumed it. ENOTFOUND if the action does not exist.
 	ConsumeValidation(ctx context.Context, userID, code, idempotencyKey string) (*Action, bool, error)
 }
+
+// ReadValidationConsumer is an optional fast path of an ActionService for
+// the common validation: the caller has just read a, CHALLENGE_SUCCEEDED and
+// not yet validated, and wants it consumed. ConsumeReadValidation consumes
+// it only if the stored action is still the one read (same state, not
+// validated, same UpdatedAt), without reading the row back, and returns the
+// time it recorded. false means this call consumed nothing, for whatever
+// reason (a concurrent change, or a store that takes no fast path): the
+// caller then asks ConsumeValidation for the outcome.
+type ReadValidationConsumer interface {
+	ConsumeReadValidation(ctx context.Context, a *Action) (validatedAt time.Time, consumed bool, err error)
+}

@@ -487,6 +487,16 @@ func (s *Service) Validate(ctx context.Context, in *vigil.ValidateInput) (*vigil
 	if a.State != vigil.StateChallengeSucceeded || !a.ValidatedAt.IsZero() {
 		return &vigil.ValidateResult{Action: a}, nil
 	}
+	if rc, ok := s.actions.(vigil.ReadValidationConsumer); ok {
+		at, consumed, err := rc.ConsumeReadValidation(ctx, a)
+		if err != nil {
+			return nil, err
+		}
+		if consumed {
+			a.ValidatedAt = at
+			return &vigil.ValidateResult{IsValid: true, Action: a}, nil
+		}
+	}
 	a, consumed, err := s.actions.ConsumeValidation(ctx, claims.UserID, claims.ActionCode, claims.IdempotencyKey)
 	if vigil.ErrorCode(err) == vigil.ENOTFOUND {
 		return &vigil.ValidateResult{}, nil

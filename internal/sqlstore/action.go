@@ -12,7 +12,10 @@ import (
 	vigil "github.com/vigil-auth/vigil"
 )
 
-var _ vigil.ActionService = (*ActionService)(nil)
+var (
+	_ vigil.ActionService          = (*ActionService)(nil)
+	_ vigil.ReadValidationConsumer = (*ActionService)(nil)
+)
 
 // maxActions is the most actions FindActions returns at once.
 const maxActions = 1000
@@ -25,7 +28,7 @@ type ActionService struct {
 	insert, insertConfig                             string
 	insertWithUser                                   string // PostgreSQL: the insert, its user and its device in one round trip
 	find, findByKey, findMany, findManyCodes, update string
-	consume, scan                                    string
+	consume, consumeRead, scan                       string
 	verify                                           verificationSQL
 	// updateVerified is PostgreSQL's UpdateActionState in one statement:
 	// the update and, on a move to CHALLENGE_SUCCEEDED, the verification
@@ -67,6 +70,8 @@ func NewActionService(db *DB) *ActionService {
 		scan: r(`SELECT ` + actionCols + ` FROM actions
 			WHERE tenant_id = ? AND action_code = ? AND created_at >= ? AND created_at <= ?
 			ORDER BY created_at DESC, id DESC LIMIT ?`),
+		consumeRead: r(`UPDATE actions SET validated_at = ?` + actionWhere +
+			` AND state = '` + string(vigil.StateChallengeSucceeded) + `' AND validated_at IS NULL AND updated_at = ?`),
 		consume: r(`UPDATE actions SET validated_at = ?` + actionWhere +
 			` AND state = '` + string(vigil.StateChallengeSucceeded) + `' AND validated_at IS NULL
 			RETURNING ` + actionCols),
@@ -536,6 +541,43 @@ func (s *ActionService) UpdateActionState(ctx context.Context, userID, code, ide
 		return nil
 	})
 	return out, err
+}
+
+// ConsumeReadValidation implements vigil.ReadValidationConsumer on SQLite:
+// one UPDATE through the writer, which neither returns nor decodes the row.
+// On PostgreSQL, whose consumes the writer already runs as one statement
+// per batch, it consumes nothing and the caller takes ConsumeValidation.
+func (s *ActionService) ConsumeReadValidation(ctx context.Context, a *vigil.Action) (time.Time, bool, error) {
+	tenantID, err := vigil.RequireTenant(ctx)
+	if err != nil {
+		return time.Time{}, false, err
+	}
+	if s.db.dialect.name == DialectPostgres || a.TenantID != tenantID ||
+		a.State != vigil.StateChallengeSucceeded || !a.ValidatedAt.IsZero() {
+		return time.Time{}, false, nil
+	}
+	var at time.Time
+	var consumed bool
+	fn := func(tx *Tx) error {
+		res, err := tx.exec(s.consumeRead, micros(tx.now), tenantID, a.UserID, a.Code, a.IdempotencyKey, micros(a.UpdatedAt))
+		if err != nil {
+			return fmt.Errorf("consume validation: %w", err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return fmt.Errorf("consume validation: %w", err)
+		}
+		at, consumed = fromMicros(micros(tx.now)), n == 1
+		return nil
+	}
+	op, err := s.db.enqueueOp(ctx, &writeOp{fn: fn, keepsAuths: true})
+	if err == nil {
+		err = op.wait(ctx)
+	}
+	if err != nil {
+		return time.Time{}, false, err
+	}
+	return at, consumed, nil
 }
 
 // ConsumeValidation marks a CHALLENGE_SUCCEEDED action as validated if it

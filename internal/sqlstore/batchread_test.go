@@ -111,3 +111,69 @@ func TestStatsKeeper(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 }
+
+// TestConsumeReadValidation checks the validation fast path: on SQLite it
+// consumes an action read a moment before, once; a copy read before a later
+// change consumes nothing (ConsumeValidation then decides). On PostgreSQL it
+// always leaves the decision to ConsumeValidation.
+func TestConsumeReadValidation(t *testing.T) {
+	for _, d := range testDialects(t) {
+		t.Run(d.name, func(t *testing.T) {
+			now := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
+			db := d.open(t, Options{Now: func() time.Time { now = now.Add(time.Millisecond); return now }})
+			ctx := mustTenant(t, db, "t")
+			actions := NewActionService(db)
+			track := func(key string) {
+				t.Helper()
+				a := &vigil.Action{UserID: "gina", Code: "pay", IdempotencyKey: key, Decision: vigil.Decision{Outcome: vigil.OutcomeChallenge}}
+				if _, _, err := actions.CreateAction(ctx, a, nil); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := actions.UpdateActionState(ctx, "gina", "pay", key, vigil.StateChallengeSucceeded); err != nil {
+					t.Fatal(err)
+				}
+			}
+			read := func(key string) *vigil.Action {
+				t.Helper()
+				a, err := actions.FindAction(ctx, "gina", "pay", key)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return a
+			}
+			sqlite := d.name == "sqlite"
+
+			track("k1")
+			a := read("k1")
+			at, consumed, err := actions.ConsumeReadValidation(ctx, a)
+			if err != nil || consumed != sqlite {
+				t.Fatalf("first consume: %v, %v; want consumed = %v", consumed, err, sqlite)
+			}
+			if sqlite {
+				if got := read("k1").ValidatedAt; !got.Equal(at) {
+					t.Errorf("stored validatedAt %v, returned %v", got, at)
+				}
+				if _, consumed, _ := actions.ConsumeReadValidation(ctx, a); consumed {
+					t.Error("the same read consumed twice")
+				}
+				if _, consumed, _ := actions.ConsumeValidation(ctx, "gina", "pay", "k1"); consumed {
+					t.Error("ConsumeValidation consumed an action the fast path had consumed")
+				}
+			}
+
+			// A copy read before a change (here: the state set again, which
+			// moves updated_at) consumes nothing; the action stays valid.
+			track("k2")
+			stale := read("k2")
+			if _, err := actions.UpdateActionState(ctx, "gina", "pay", "k2", vigil.StateChallengeSucceeded); err != nil {
+				t.Fatal(err)
+			}
+			if _, consumed, err := actions.ConsumeReadValidation(ctx, stale); err != nil || consumed {
+				t.Fatalf("stale copy: consumed %v, %v; want nothing consumed", consumed, err)
+			}
+			if _, consumed, err := actions.ConsumeValidation(ctx, "gina", "pay", "k2"); err != nil || !consumed {
+				t.Fatalf("ConsumeValidation after a stale fast path: %v, %v; want consumed", consumed, err)
+			}
+		})
+	}
+}
