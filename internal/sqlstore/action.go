@@ -35,6 +35,7 @@ type ActionService struct {
 	// record (device, IP address, user), instead of five round trips.
 	updateVerified string
 	updates        *actionUpdates // PostgreSQL: a batch's updates in one statement
+	readConsumes   *readConsumes  // PostgreSQL: a batch's ConsumeReadValidations in one statement
 }
 
 const actionCols = `tenant_id, id, user_id, action_code, idempotency_key, state, state_updated_at,
@@ -78,6 +79,7 @@ func NewActionService(db *DB) *ActionService {
 	}
 	if db.dialect.name == DialectPostgres {
 		s.updates = newActionUpdates(s)
+		s.readConsumes = newReadConsumes(db)
 		// All CTEs of a statement see the snapshot taken before it, so
 		// old is the action as it was; ver is the updated row when this
 		// update moved it to CHALLENGE_SUCCEEDED.
@@ -543,23 +545,22 @@ func (s *ActionService) UpdateActionState(ctx context.Context, userID, code, ide
 	return out, err
 }
 
-// ConsumeReadValidation implements vigil.ReadValidationConsumer on SQLite:
-// one UPDATE through the writer, which neither returns nor decodes the row.
-// On PostgreSQL, whose consumes the writer already runs as one statement
-// per batch, it consumes nothing and the caller takes ConsumeValidation.
+// ConsumeReadValidation implements vigil.ReadValidationConsumer: one
+// UPDATE through the writer, guarded by the read's updated_at, which
+// neither returns nor decodes the row. On PostgreSQL a batch's are one
+// statement (see readConsumes).
 func (s *ActionService) ConsumeReadValidation(ctx context.Context, a *vigil.Action) (time.Time, bool, error) {
 	tenantID, err := vigil.RequireTenant(ctx)
 	if err != nil {
 		return time.Time{}, false, err
 	}
-	if s.db.dialect.name == DialectPostgres || a.TenantID != tenantID ||
-		a.State != vigil.StateChallengeSucceeded || !a.ValidatedAt.IsZero() {
+	if a.TenantID != tenantID || a.State != vigil.StateChallengeSucceeded || !a.ValidatedAt.IsZero() {
 		return time.Time{}, false, nil
 	}
-	var at time.Time
-	var consumed bool
+	row := &readConsumeRow{tenantID: tenantID, userID: a.UserID, code: a.Code, key: a.IdempotencyKey,
+		updatedAt: micros(a.UpdatedAt)}
 	fn := func(tx *Tx) error {
-		res, err := tx.exec(s.consumeRead, micros(tx.now), tenantID, a.UserID, a.Code, a.IdempotencyKey, micros(a.UpdatedAt))
+		res, err := tx.exec(s.consumeRead, micros(tx.now), row.tenantID, row.userID, row.code, row.key, row.updatedAt)
 		if err != nil {
 			return fmt.Errorf("consume validation: %w", err)
 		}
@@ -567,17 +568,20 @@ func (s *ActionService) ConsumeReadValidation(ctx context.Context, a *vigil.Acti
 		if err != nil {
 			return fmt.Errorf("consume validation: %w", err)
 		}
-		at, consumed = fromMicros(micros(tx.now)), n == 1
+		row.at, row.consumed = micros(tx.now), n == 1
 		return nil
 	}
-	op, err := s.db.enqueueOp(ctx, &writeOp{fn: fn, keepsAuths: true})
-	if err == nil {
-		err = op.wait(ctx)
+	op := &writeOp{fn: fn, data: row, keepsAuths: true}
+	if s.readConsumes != nil {
+		op.group = s.readConsumes.group
 	}
-	if err != nil {
+	if _, err := s.db.enqueueOp(ctx, op); err != nil {
 		return time.Time{}, false, err
 	}
-	return at, consumed, nil
+	if err := op.wait(ctx); err != nil {
+		return time.Time{}, false, err
+	}
+	return fromMicros(row.at), row.consumed, nil
 }
 
 // ConsumeValidation marks a CHALLENGE_SUCCEEDED action as validated if it

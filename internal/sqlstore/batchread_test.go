@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -112,10 +113,10 @@ func TestStatsKeeper(t *testing.T) {
 	}
 }
 
-// TestConsumeReadValidation checks the validation fast path: on SQLite it
-// consumes an action read a moment before, once; a copy read before a later
-// change consumes nothing (ConsumeValidation then decides). On PostgreSQL it
-// always leaves the decision to ConsumeValidation.
+// TestConsumeReadValidation checks the validation fast path: it consumes an
+// action read a moment before, once; a copy read before a later change
+// consumes nothing (ConsumeValidation then decides). Concurrent consumes of
+// one read (batched into one statement on PostgreSQL) consume it once.
 func TestConsumeReadValidation(t *testing.T) {
 	for _, d := range testDialects(t) {
 		t.Run(d.name, func(t *testing.T) {
@@ -141,24 +142,20 @@ func TestConsumeReadValidation(t *testing.T) {
 				}
 				return a
 			}
-			sqlite := d.name == "sqlite"
-
 			track("k1")
 			a := read("k1")
 			at, consumed, err := actions.ConsumeReadValidation(ctx, a)
-			if err != nil || consumed != sqlite {
-				t.Fatalf("first consume: %v, %v; want consumed = %v", consumed, err, sqlite)
+			if err != nil || !consumed {
+				t.Fatalf("first consume: %v, %v; want consumed", consumed, err)
 			}
-			if sqlite {
-				if got := read("k1").ValidatedAt; !got.Equal(at) {
-					t.Errorf("stored validatedAt %v, returned %v", got, at)
-				}
-				if _, consumed, _ := actions.ConsumeReadValidation(ctx, a); consumed {
-					t.Error("the same read consumed twice")
-				}
-				if _, consumed, _ := actions.ConsumeValidation(ctx, "gina", "pay", "k1"); consumed {
-					t.Error("ConsumeValidation consumed an action the fast path had consumed")
-				}
+			if got := read("k1").ValidatedAt; !got.Equal(at) {
+				t.Errorf("stored validatedAt %v, returned %v", got, at)
+			}
+			if _, consumed, _ := actions.ConsumeReadValidation(ctx, a); consumed {
+				t.Error("the same read consumed twice")
+			}
+			if _, consumed, _ := actions.ConsumeValidation(ctx, "gina", "pay", "k1"); consumed {
+				t.Error("ConsumeValidation consumed an action the fast path had consumed")
 			}
 
 			// A copy read before a change (here: the state set again, which
@@ -173,6 +170,36 @@ func TestConsumeReadValidation(t *testing.T) {
 			}
 			if _, consumed, err := actions.ConsumeValidation(ctx, "gina", "pay", "k2"); err != nil || !consumed {
 				t.Fatalf("ConsumeValidation after a stale fast path: %v, %v; want consumed", consumed, err)
+			}
+
+			// 16 concurrent consumes of the same read, and of 16 other
+			// actions: each action is consumed exactly once.
+			for i := range 16 {
+				track(fmt.Sprintf("c%d", i))
+			}
+			k3 := read("c0")
+			var n atomic.Int64
+			var wg sync.WaitGroup
+			for i := range 16 {
+				wg.Go(func() {
+					if _, consumed, err := actions.ConsumeReadValidation(ctx, k3); err != nil {
+						t.Error(err)
+					} else if consumed {
+						n.Add(1)
+					}
+				})
+				if i > 0 {
+					other := read(fmt.Sprintf("c%d", i))
+					wg.Go(func() {
+						if _, consumed, err := actions.ConsumeReadValidation(ctx, other); err != nil || !consumed {
+							t.Errorf("%s: consumed %v, %v", other.IdempotencyKey, consumed, err)
+						}
+					})
+				}
+			}
+			wg.Wait()
+			if n.Load() != 1 {
+				t.Errorf("one read consumed %d times concurrently, want once", n.Load())
 			}
 		})
 	}
