@@ -41,7 +41,10 @@ type readReq[K comparable, V any] struct {
 
 const (
 	maxReadBatch = 128
-	batchReaders = 2 // goroutines per batchReader
+	// batchReaders is the goroutines per batchReader. One makes the
+	// largest batches: against two, PostgreSQL spent 57-66 µs of CPU per
+	// track instead of 66-86 at the same throughput.
+	batchReaders = 1
 )
 
 var errReadClosed = errors.New("sqlstore: the database is closed")
