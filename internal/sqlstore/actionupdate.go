@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 
 	vigil "github.com/vigil-auth/vigil"
 )
@@ -28,50 +27,25 @@ type updateRow struct {
 type actionUpdates struct {
 	s     *ActionService
 	group *statementGroup
-	mu    sync.Mutex     // guards stmts
-	stmts map[int]string // by row count
+	stmts *valuesStatements
 }
 
 func newActionUpdates(s *ActionService) *actionUpdates {
-	u := &actionUpdates{s: s, stmts: make(map[int]string)}
-	u.group = &statementGroup{db: s.db, what: "action update", keys: updateKeys, commit: u.commit}
-	return u
-}
-
-func updateKeys(op *writeOp) []string {
-	u := op.data.(*updateRow)
-	return []string{u.tenantID + "\x00" + u.key}
-}
-
-// statement returns the statement for n updates.
-func (g *actionUpdates) statement(n int) string {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if q, ok := g.stmts[n]; ok {
-		return q
-	}
-	var b strings.Builder
-	b.WriteString(`WITH v (tenant_id, user_id, action_code, idempotency_key, state) AS (VALUES `)
-	for i := range n {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		p := 2 + 5*i
-		fmt.Fprintf(&b, "($%d::text, $%d::text, $%d::text, $%d::text, $%d::text)", p, p+1, p+2, p+3, p+4)
-	}
 	const match = `a.tenant_id = v.tenant_id AND a.user_id = v.user_id AND a.action_code = v.action_code
 		AND a.idempotency_key = v.idempotency_key`
 	cols := strings.Split(actionCols, ",")
 	for i, c := range cols {
 		cols[i] = "a." + strings.TrimSpace(c)
 	}
-	b.WriteString(`),
-		old AS (SELECT a.tenant_id, a.id, a.state FROM actions AS a JOIN v ON ` + match + `),
-		upd AS (UPDATE actions AS a SET state = v.state, state_updated_at = $1, updated_at = $1 FROM v WHERE ` + match + `
-			RETURNING ` + strings.Join(cols, ", ") + `),
+	u := &actionUpdates{s: s, stmts: newValuesStatements(
+		[]string{"tenant_id", "user_id", "action_code", "idempotency_key", "state"},
+		[]string{"text", "text", "text", "text", "text"}, `,
+		old AS (SELECT a.tenant_id, a.id, a.state FROM actions AS a JOIN v ON `+match+`),
+		upd AS (UPDATE actions AS a SET state = v.state, state_updated_at = $1, updated_at = $1 FROM v WHERE `+match+`
+			RETURNING `+strings.Join(cols, ", ")+`),
 		ver AS (SELECT upd.tenant_id, upd.user_id, upd.device_id, upd.ip_address, upd.latitude, upd.longitude
 			FROM upd JOIN old ON old.tenant_id = upd.tenant_id AND old.id = upd.id
-			WHERE upd.state = '` + string(vigil.StateChallengeSucceeded) + `' AND old.state <> '` + string(vigil.StateChallengeSucceeded) + `'),
+			WHERE upd.state = '`+string(vigil.StateChallengeSucceeded)+`' AND old.state <> '`+string(vigil.StateChallengeSucceeded)+`'),
 		dev AS (INSERT INTO user_devices (tenant_id, user_id, device_id, first_seen_at, last_seen_at, verified_at)
 			SELECT DISTINCT ON (tenant_id, user_id, device_id) tenant_id, user_id, device_id, $1, $1, $1
 			FROM ver WHERE device_id <> '' ORDER BY tenant_id, user_id, device_id
@@ -84,10 +58,14 @@ func (g *actionUpdates) statement(n int) string {
 				longitude = COALESCE(excluded.longitude, user_ips.longitude)),
 		usr AS (UPDATE users AS u SET last_verified_at = $1 FROM (SELECT DISTINCT tenant_id, user_id FROM ver) AS x
 			WHERE u.tenant_id = x.tenant_id AND u.id = x.user_id)
-		SELECT ` + actionCols + ` FROM upd`)
-	q := b.String()
-	g.stmts[n] = q
-	return q
+		SELECT `+actionCols+` FROM upd`)}
+	u.group = &statementGroup{db: s.db, what: "action update", keys: updateKeys, commit: u.commit}
+	return u
+}
+
+func updateKeys(op *writeOp) []string {
+	u := op.data.(*updateRow)
+	return []string{u.tenantID + "\x00" + u.key}
 }
 
 // commit updates the actions of ops (all distinct) in one statement and
@@ -100,7 +78,7 @@ func (g *actionUpdates) commit(ops []*writeOp) error {
 		u := op.data.(*updateRow)
 		args = append(args, u.tenantID, u.userID, u.code, u.key, string(u.state))
 	}
-	rows, err := g.s.db.writePool.QueryContext(context.Background(), g.statement(len(ops)), args...)
+	rows, err := g.s.db.writePool.QueryContext(context.Background(), g.stmts.get(len(ops)), args...)
 	if err != nil {
 		return fmt.Errorf("update actions: %w", err)
 	}

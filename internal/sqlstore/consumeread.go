@@ -3,8 +3,6 @@ package sqlstore
 import (
 	"context"
 	"fmt"
-	"strings"
-	"sync"
 
 	vigil "github.com/vigil-auth/vigil"
 )
@@ -26,12 +24,19 @@ type readConsumeRow struct {
 type readConsumes struct {
 	db    *DB
 	group *statementGroup
-	mu    sync.Mutex     // guards stmts
-	stmts map[int]string // by row count
+	stmts *valuesStatements
 }
 
 func newReadConsumes(db *DB) *readConsumes {
-	c := &readConsumes{db: db, stmts: make(map[int]string)}
+	c := &readConsumes{db: db, stmts: newValuesStatements(
+		[]string{"tenant_id", "user_id", "action_code", "idempotency_key", "updated_at"},
+		[]string{"text", "text", "text", "text", "bigint"}, `
+		UPDATE actions AS a SET validated_at = $1 FROM v
+		WHERE a.tenant_id = v.tenant_id AND a.idempotency_key = v.idempotency_key
+			AND a.user_id = v.user_id AND a.action_code = v.action_code
+			AND a.state = '`+string(vigil.StateChallengeSucceeded)+`' AND a.validated_at IS NULL
+			AND a.updated_at = v.updated_at
+		RETURNING a.tenant_id, a.idempotency_key`)}
 	c.group = &statementGroup{db: db, what: "validation consume", keys: readConsumeKeys, commit: c.commit}
 	return c
 }
@@ -39,34 +44,6 @@ func newReadConsumes(db *DB) *readConsumes {
 func readConsumeKeys(op *writeOp) []string {
 	r := op.data.(*readConsumeRow)
 	return []string{r.tenantID + "\x00" + r.key}
-}
-
-// statement returns the statement for n consumes.
-func (c *readConsumes) statement(n int) string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if q, ok := c.stmts[n]; ok {
-		return q
-	}
-	var b strings.Builder
-	b.WriteString(`WITH v (tenant_id, user_id, action_code, idempotency_key, updated_at) AS (VALUES `)
-	for i := range n {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		p := 2 + 5*i
-		fmt.Fprintf(&b, "($%d::text, $%d::text, $%d::text, $%d::text, $%d::bigint)", p, p+1, p+2, p+3, p+4)
-	}
-	b.WriteString(`)
-		UPDATE actions AS a SET validated_at = $1 FROM v
-		WHERE a.tenant_id = v.tenant_id AND a.idempotency_key = v.idempotency_key
-			AND a.user_id = v.user_id AND a.action_code = v.action_code
-			AND a.state = '` + string(vigil.StateChallengeSucceeded) + `' AND a.validated_at IS NULL
-			AND a.updated_at = v.updated_at
-		RETURNING a.tenant_id, a.idempotency_key`)
-	q := b.String()
-	c.stmts[n] = q
-	return q
 }
 
 // commit consumes the actions of ops (all distinct) in one statement and
@@ -79,7 +56,7 @@ func (c *readConsumes) commit(ops []*writeOp) error {
 		r := op.data.(*readConsumeRow)
 		args = append(args, r.tenantID, r.userID, r.code, r.key, r.updatedAt)
 	}
-	rows, err := c.db.writePool.QueryContext(context.Background(), c.statement(len(ops)), args...)
+	rows, err := c.db.writePool.QueryContext(context.Background(), c.stmts.get(len(ops)), args...)
 	if err != nil {
 		return fmt.Errorf("consume validations: %w", err)
 	}
