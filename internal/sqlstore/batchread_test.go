@@ -204,3 +204,23 @@ func TestConsumeReadValidation(t *testing.T) {
 		})
 	}
 }
+
+// analyzedTables returns the tables of the current schema that have
+// been analyzed, sorted.
+func (db *DB) analyzedTables(ctx context.Context) (string, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT relname FROM pg_stat_user_tables
+		WHERE schemaname = current_schema() AND (last_analyze IS NOT NULL OR last_autoanalyze IS NOT NULL) ORDER BY relname`)
+	if err != nil {
+		return "", err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var t string
+		if err := rows.Scan(&t); err != nil {
+			return "", err
+		}
+		out = append(out, t)
+	}
+	return strings.Join(out, ","), rows.Err()
+}
