@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 )
 
 // batchReader runs, on PostgreSQL, the point reads of the hot paths (a
@@ -48,6 +49,10 @@ const (
 )
 
 var errReadClosed = errors.New("sqlstore: the database is closed")
+
+// batchReadTimeout bounds one batched statement, so that a stuck server
+// cannot hold a reader (and Close) forever.
+const batchReadTimeout = 30 * time.Second
 
 func newBatchReader[K comparable, V any](what string, read *sql.DB, q string, args func([]K) []any,
 	scan func(*sql.Rows) (K, V, error)) *batchReader[K, V] {
@@ -117,7 +122,11 @@ func (r *batchReader[K, V]) query(batch []*readReq[K, V]) error {
 		keys[i] = req.key
 		byKey[req.key] = append(byKey[req.key], req)
 	}
-	rows, err := r.read.QueryContext(context.Background(), r.q, r.args(keys)...)
+	// The requests' own contexts stay with them (a caller gone early gets
+	// its context's error); the statement itself is bounded.
+	ctx, cancel := context.WithTimeout(context.Background(), batchReadTimeout)
+	defer cancel()
+	rows, err := r.read.QueryContext(ctx, r.q, r.args(keys)...)
 	if err != nil {
 		return fmt.Errorf("%s: %w", r.what, err)
 	}
