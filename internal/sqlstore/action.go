@@ -54,6 +54,10 @@ func NewActionService(db *DB) *ActionService {
 	findMany := `SELECT ` + actionCols + ` FROM actions
 		WHERE tenant_id = ? AND user_id = ? AND (? = '' OR state = ?) AND created_at >= ?`
 	order := ` ORDER BY created_at DESC, id DESC LIMIT ?`
+	// consume marks an action validated if it is CHALLENGE_SUCCEEDED and not
+	// yet validated.
+	consume := `UPDATE actions SET validated_at = ?` + actionWhere +
+		` AND state = '` + string(vigil.StateChallengeSucceeded) + `' AND validated_at IS NULL`
 	insert := `INSERT INTO actions (` + actionCols + `)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (tenant_id, idempotency_key) DO NOTHING`
@@ -71,11 +75,8 @@ func NewActionService(db *DB) *ActionService {
 		scan: r(`SELECT ` + actionCols + ` FROM actions
 			WHERE tenant_id = ? AND action_code = ? AND created_at >= ? AND created_at <= ?
 			ORDER BY created_at DESC, id DESC LIMIT ?`),
-		consumeRead: r(`UPDATE actions SET validated_at = ?` + actionWhere +
-			` AND state = '` + string(vigil.StateChallengeSucceeded) + `' AND validated_at IS NULL AND updated_at = ?`),
-		consume: r(`UPDATE actions SET validated_at = ?` + actionWhere +
-			` AND state = '` + string(vigil.StateChallengeSucceeded) + `' AND validated_at IS NULL
-			RETURNING ` + actionCols),
+		consumeRead: r(consume + ` AND updated_at = ?`),
+		consume:     r(consume + ` RETURNING ` + actionCols),
 	}
 	if db.dialect.name == DialectPostgres {
 		s.updates = newActionUpdates(s)
@@ -115,8 +116,9 @@ func NewActionService(db *DB) *ActionService {
 // upsertDevicesFromIns records, for the rows of a PostgreSQL data-modifying
 // CTE named ins (RETURNING tenant_id, user_id, device_id, created_at), that
 // a user was seen on a device (device.isNew, device.count); SQLite's
-// actions_track_user trigger (migration 0010) does the same. DISTINCT ON keeps one row per device, as ON CONFLICT DO
-// UPDATE may not touch a row twice in one statement.
+// actions_track_user trigger (migration 0010) does the same. DISTINCT ON
+// keeps one row per device, as ON CONFLICT DO UPDATE may not touch a row
+// twice in one statement.
 const upsertDevicesFromIns = `INSERT INTO user_devices (tenant_id, user_id, device_id, first_seen_at, last_seen_at)
 	SELECT DISTINCT ON (tenant_id, user_id, device_id) tenant_id, user_id, device_id, created_at, created_at
 	FROM ins WHERE device_id <> ''
@@ -125,11 +127,11 @@ const upsertDevicesFromIns = `INSERT INTO user_devices (tenant_id, user_id, devi
 	WHERE user_devices.last_seen_at < excluded.last_seen_at - ` + lastSeenGrain
 
 // lastSeenGrain is how stale, in microseconds, a device's last_seen_at may
-// get before a track refreshes it: one hour (also in migration 0010). Refreshing it on every track
-// would dirty a page of user_devices at a random place per track, for a
-// column that nothing decides on (device.isNew and device.count read only
-// whether the row exists); an hour keeps it useful to an operator at
-// almost no write cost.
+// get before a track refreshes it: one hour (also in migration 0010).
+// Refreshing it on every track would dirty a page of user_devices at a
+// random place per track, for a column that nothing decides on
+// (device.isNew and device.count read only whether the row exists); an
+// hour keeps it useful to an operator at almost no write cost.
 const lastSeenGrain = "3600000000"
 
 // storedDecision and storedContext are how the decision and context columns

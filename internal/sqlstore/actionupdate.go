@@ -65,8 +65,13 @@ func newActionUpdates(s *ActionService) *actionUpdates {
 
 func updateKeys(op *writeOp) []string {
 	u := op.data.(*updateRow)
-	return []string{u.tenantID + "\x00" + u.key}
+	return actionKeys(u.tenantID, u.key)
 }
+
+// actionKeys is the statementGroup key of an op on one action (named by
+// its tenant and idempotency key, unique together): ops on one action go
+// in successive statements.
+func actionKeys(tenantID, key string) []string { return []string{tenantID + "\x00" + key} }
 
 // commit updates the actions of ops (all distinct) in one statement and
 // answers every op, or returns an error and answers none.

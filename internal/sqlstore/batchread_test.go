@@ -90,7 +90,7 @@ func TestStatsKeeper(t *testing.T) {
 	}
 	// The counters behind n_mod_since_analyze reach the statistics views
 	// from each backend at transaction end, at most once a second.
-	k := &statsKeeper{db: db}
+	k := &statsKeeper{db: db, ctx: context.Background()}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		k.analyze()

@@ -41,8 +41,9 @@ import (
 // checkpoints by the writer, the serial path (at 4,096 frames, about 10 %
 // of its time under a track load; at 16,384, with the writer not waiting,
 // 1-3 %), and fewer copies of pages that many batches rewrite (the tail of
-// the actions table, its indexes' hot leaves). A rewound WAL is overwritten in place, which also spares each
-// commit's fsync the work of extending the file.
+// the actions table, its indexes' hot leaves). A rewound WAL is
+// overwritten in place, which also spares each commit's fsync the work of
+// extending the file.
 const (
 	walSoftFrames = 16384
 	walHardFrames = 4 * walSoftFrames

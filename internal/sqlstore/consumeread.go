@@ -43,7 +43,7 @@ func newReadConsumes(db *DB) *readConsumes {
 
 func readConsumeKeys(op *writeOp) []string {
 	r := op.data.(*readConsumeRow)
-	return []string{r.tenantID + "\x00" + r.key}
+	return actionKeys(r.tenantID, r.key)
 }
 
 // commit consumes the actions of ops (all distinct) in one statement and

@@ -2,7 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -22,10 +21,10 @@ import (
 // autovacuum would: more than 50 rows plus 10 % of the table changed since
 // their last analysis.
 type statsKeeper struct {
-	db   *DB
-	stop chan struct{}
-	done chan struct{}
-	once sync.Once
+	db     *DB
+	ctx    context.Context // canceled by close
+	cancel context.CancelFunc
+	done   chan struct{}
 }
 
 const statsInterval = 5 * time.Second
@@ -37,7 +36,8 @@ func (db *DB) startStatsKeeper(ctx context.Context) *statsKeeper {
 		return nil
 	}
 	db.logger.Info("sqlstore: PostgreSQL autovacuum is off; Vigil analyzes its own tables when they change")
-	k := &statsKeeper{db: db, stop: make(chan struct{}), done: make(chan struct{})}
+	k := &statsKeeper{db: db, done: make(chan struct{})}
+	k.ctx, k.cancel = context.WithCancel(context.Background())
 	go k.run()
 	return k
 }
@@ -48,7 +48,7 @@ func (k *statsKeeper) run() {
 	defer t.Stop()
 	for {
 		select {
-		case <-k.stop:
+		case <-k.ctx.Done():
 			return
 		case <-t.C:
 			k.analyze()
@@ -58,29 +58,13 @@ func (k *statsKeeper) run() {
 
 // analyze runs ANALYZE on each table that changed enough.
 func (k *statsKeeper) analyze() {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(k.ctx, time.Minute)
 	defer cancel()
-	go func() {
-		select {
-		case <-k.stop:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	rows, err := k.db.read.QueryContext(ctx, `SELECT relname FROM pg_stat_user_tables
-		WHERE schemaname = current_schema() AND n_mod_since_analyze > 50 + 0.1 * n_live_tup`)
+	tables, err := k.changedTables(ctx)
 	if err != nil {
 		k.db.logger.Warn("sqlstore: statistics check failed", "err", err)
 		return
 	}
-	var tables []string
-	for rows.Next() {
-		var t string
-		if err := rows.Scan(&t); err == nil {
-			tables = append(tables, t)
-		}
-	}
-	rows.Close()
 	for _, t := range tables {
 		start := time.Now()
 		if _, err := k.db.read.ExecContext(ctx, `ANALYZE `+pgx.Identifier{t}.Sanitize()); err != nil {
@@ -91,8 +75,28 @@ func (k *statsKeeper) analyze() {
 	}
 }
 
+// changedTables returns the tables of the current schema that changed by
+// more than autovacuum's analyze threshold since their last analysis.
+func (k *statsKeeper) changedTables(ctx context.Context) ([]string, error) {
+	rows, err := k.db.read.QueryContext(ctx, `SELECT relname FROM pg_stat_user_tables
+		WHERE schemaname = current_schema() AND n_mod_since_analyze > 50 + 0.1 * n_live_tup`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var tables []string
+	for rows.Next() {
+		var t string
+		if err := rows.Scan(&t); err != nil {
+			return nil, err
+		}
+		tables = append(tables, t)
+	}
+	return tables, rows.Err()
+}
+
 // close stops the keeper and waits for it.
 func (k *statsKeeper) close() {
-	k.once.Do(func() { close(k.stop) })
+	k.cancel()
 	<-k.done
 }

@@ -23,7 +23,6 @@ type RiskStateService struct {
 
 	mu      sync.Mutex
 	queries map[vigil.RiskNeeds]string // by need, rebound
-
 }
 
 // NewRiskStateService returns a RiskStateService backed by db.
