@@ -314,8 +314,10 @@ func (s *ActionService) CreateAction(ctx context.Context, a *vigil.Action, newCo
 		now = micros(t)
 		args[6], args[7], args[8] = now, now, now
 	}
+	note := &trackNote{key: enrollKey{tenantID, a.UserID}, code: a.Code, state: string(state),
+		deviceID: a.Context.DeviceID, ip: a.Context.IPAddress}
 	fn := func(tx *Tx) error {
-		existing, created = nil, false
+		existing, created, note.created = nil, false, 0
 		var n int64
 		if tx.preInserted != nil {
 			// The writer inserted this batch's actions together (and
@@ -359,7 +361,7 @@ func (s *ActionService) CreateAction(ctx context.Context, a *vigil.Action, newCo
 			}
 		}
 		tx.advanceConfig(tenantID, code, fromMicros(now))
-		created = true
+		created, note.created = true, now
 		return nil
 	}
 	ins := &actionInsert{id: id, args: args, setTimes: setTimes}
@@ -368,7 +370,7 @@ func (s *ActionService) CreateAction(ctx context.Context, a *vigil.Action, newCo
 		// the writer's statement takes care of), the op is done.
 		ins.finish = func() { existing, created = nil, true }
 	}
-	op, err := s.db.enqueueOp(ctx, &writeOp{fn: fn, ins: ins, keepsAuths: true})
+	op, err := s.db.enqueueOp(ctx, &writeOp{fn: fn, ins: ins, keepsAuths: true, keepsHistory: true, track: note})
 	if err == nil {
 		err = op.wait(ctx)
 	}
@@ -573,7 +575,7 @@ func (s *ActionService) ConsumeReadValidation(ctx context.Context, a *vigil.Acti
 		row.at, row.consumed = micros(tx.now), n == 1
 		return nil
 	}
-	op := &writeOp{fn: fn, data: row, keepsAuths: true}
+	op := &writeOp{fn: fn, data: row, keepsAuths: true, keepsHistory: true}
 	if s.readConsumes != nil {
 		op.group = s.readConsumes.group
 	}
@@ -629,7 +631,7 @@ func (s *ActionService) ConsumeValidation(ctx context.Context, userID, code, ide
 		raw = &r
 		return nil
 	}
-	op, err := s.db.enqueueOp(ctx, &writeOp{fn: fn, cons: ref, claim: claim, keepsAuths: true})
+	op, err := s.db.enqueueOp(ctx, &writeOp{fn: fn, cons: ref, claim: claim, keepsAuths: true, keepsHistory: true})
 	if err == nil {
 		err = op.wait(ctx)
 	}

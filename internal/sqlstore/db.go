@@ -100,6 +100,12 @@ type DB struct {
 	authGen atomic.Uint64
 	enroll  *enrollCache
 
+	// histGen counts write transactions that may have changed users'
+	// history other than by tracks; hist caches that history under it
+	// (SQLite only; nil on PostgreSQL). See historyCache.
+	histGen atomic.Uint64
+	hist    *historyCache
+
 	// enrollReads batches those reads on PostgreSQL, and actionReads
 	// FindAction (nil on SQLite, whose reads are in-process).
 	enrollReads *batchReader[enrollKey, string]
@@ -189,6 +195,10 @@ func rebindDollar(q string) string {
 //   - a single-connection writer pool with _txlock=immediate (BEGIN
 //     IMMEDIATE: no lock upgrades, no SQLITE_BUSY between writers) and a
 //     separate read pool with query_only(1);
+//   - temp_store(MEMORY) on the writer, whose group commit runs each op in
+//     a savepoint: the savepoint journal (the pages an op changes, as they
+//     were) stays in memory instead of going to a temporary file with a
+//     write per page;
 //   - wal_autocheckpoint(0) on the writer, whose commits therefore never
 //     checkpoint: a background goroutine does, on a connection of its
 //     own, and the writer completes a checkpoint between batches only when
@@ -266,7 +276,7 @@ func (db *DB) openSQLite(ctx context.Context, rawURL string, readConns int) erro
 		}
 	}
 	common := "_pragma=busy_timeout(5000)&_pragma=foreign_keys(1)&_pragma=synchronous(FULL)"
-	write, err := sql.Open("sqlite", path+"?"+common+"&_pragma=journal_mode(WAL)&_pragma=wal_autocheckpoint(0)&_txlock=immediate")
+	write, err := sql.Open("sqlite", path+"?"+common+"&_pragma=journal_mode(WAL)&_pragma=wal_autocheckpoint(0)&_pragma=temp_store(MEMORY)&_txlock=immediate")
 	if err != nil {
 		return fmt.Errorf("open sqlite writer: %w", err)
 	}
@@ -307,6 +317,7 @@ func (db *DB) openSQLite(ctx context.Context, rawURL string, readConns int) erro
 	db.readStmts = newStmtCache(read)
 	db.ckpt = newCheckpointer(ckpt)
 	db.enroll = newEnrollCache()
+	db.hist = newHistoryCache()
 	return nil
 }
 

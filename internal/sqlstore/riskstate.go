@@ -23,6 +23,8 @@ type RiskStateService struct {
 
 	mu      sync.Mutex
 	queries map[vigil.RiskNeeds]string // by need, rebound
+
+	noHistory bool // read the tables even where the history cache could answer (tests)
 }
 
 // NewRiskStateService returns a RiskStateService backed by db.
@@ -146,6 +148,32 @@ func (s *RiskStateService) FindRiskState(ctx context.Context, q *vigil.RiskQuery
 		cacheKey, gen = enrollKey{tenantID, q.UserID}, s.db.authGen.Load()
 		if auths, ok := s.db.enroll.get(cacheKey, gen); ok {
 			st.Authenticators = parseAuthenticators(tenantID, q.UserID, auths)
+			return st, nil
+		}
+	}
+
+	if s.db.hist != nil && !s.noHistory {
+		k := enrollKey{tenantID, q.UserID}
+		gen := s.db.histGen.Load()
+		custom, hit, tok := s.db.hist.lookup(k, gen, q, need, st)
+		if !hit {
+			h, ok, err := s.loadHistory(ctx, k, micros(q.Now)-day-hour)
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				h.gen = gen
+				custom = h.derive(k, micros(q.Now), q, need, st)
+				s.db.hist.put(k, tok, h)
+				hit = true
+			}
+		}
+		if hit {
+			if custom.Valid {
+				if err := json.Unmarshal([]byte(custom.String), &st.User.Custom); err != nil {
+					return nil, fmt.Errorf("decode custom of user: %w", err)
+				}
+			}
 			return st, nil
 		}
 	}

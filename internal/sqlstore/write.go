@@ -46,6 +46,9 @@ type Tx struct {
 	// authsMayChange is set when an op not marked keepsAuths ran in the
 	// transaction; end then advances DB.authGen (see enrollCache).
 	authsMayChange bool
+	// histMayChange is set likewise for an op not marked keepsHistory;
+	// end then advances DB.histGen (see historyCache).
+	histMayChange bool
 }
 
 // configAdvance asks for action_configs.last_action_created_at of one
@@ -117,6 +120,9 @@ func (t *Tx) end() {
 	if t.authsMayChange {
 		t.db.authGen.Add(1)
 	}
+	if t.histMayChange {
+		t.db.histGen.Add(1)
+	}
 }
 
 // advanceConfig asks for the configuration's last_action_created_at to
@@ -159,6 +165,14 @@ type writeOp struct {
 	// has one (a track's insert, a validation's consume), so its
 	// transaction leaves cached enrollment valid (see enrollCache).
 	keepsAuths bool
+
+	// keepsHistory says that fn changes no user's history as the risk state
+	// reads it (a validation's consume), or only as track says (a track's
+	// insert), so its transaction leaves cached history valid (see
+	// historyCache).
+	keepsHistory bool
+	// track, for a track's insert, is what it adds to its user's history.
+	track *trackNote
 }
 
 // opGroup commits, on PostgreSQL, the ops of a batch that name it, in
@@ -440,6 +454,9 @@ func (t *Tx) runOp(op *writeOp) error {
 	if !op.keepsAuths {
 		t.authsMayChange = true
 	}
+	if !op.keepsHistory {
+		t.histMayChange = true
+	}
 	t.now = t.db.now()
 	t.advances = t.advances[:0]
 	return op.fn(t)
@@ -449,8 +466,18 @@ func (t *Tx) runOp(op *writeOp) error {
 // savepoint (SQLite: in-process, so nearly free).
 func (db *DB) commitSavepoints(ops []*writeOp) {
 	results := make([]error, len(ops))
+	if db.hist != nil {
+		db.hist.enter(ops)
+	}
+	committed := false
+	leave := func() {
+		if db.hist != nil {
+			db.hist.leave(ops, results, committed, db.histGen.Load())
+		}
+	}
 	t, err := db.begin()
 	if err != nil {
+		leave()
 		failAll(ops, nil, err)
 		return
 	}
@@ -458,6 +485,7 @@ func (db *DB) commitSavepoints(ops []*writeOp) {
 	abort := func(err error) {
 		t.tx.Rollback()
 		t.end()
+		leave()
 		failAll(ops, nil, err)
 	}
 	for i, op := range ops {
@@ -486,6 +514,8 @@ func (db *DB) commitSavepoints(ops []*writeOp) {
 	}
 	err = t.tx.Commit()
 	t.end()
+	committed = err == nil
+	leave()
 	if err != nil {
 		failAll(ops, results, fmt.Errorf("commit: %w", err))
 		return

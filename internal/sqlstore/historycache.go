@@ -1,0 +1,377 @@
+package sqlstore
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"hash/maphash"
+	"slices"
+	"strconv"
+	"sync"
+
+	vigil "github.com/vigil-auth/vigil"
+)
+
+// historyCache keeps, on SQLite, what each recently tracked user's risk
+// state is derived from (the user row, authenticators, devices, verified IP
+// addresses and the actions of the last day and hour), so that a track
+// whose rules read the user's history usually reads no table at all. Data
+// points decide whether an action is allowed, so the cache is exact, never
+// merely recent:
+//
+//   - Every write on SQLite goes through the one writer. A transaction that
+//     ran any op other than a track's insert or a validation's consume (the
+//     safe default for any new kind of write) advances DB.histGen after it
+//     commits or rolls back and before any of its ops is answered (Tx.end);
+//     an entry is used only under the generation it was loaded in.
+//   - A track changes its user's history in a way known in advance: one
+//     more action, perhaps a new device and a new user row. The writer
+//     applies exactly that to the user's entry after the commit and before
+//     answering (leave), so that the next track of the user counts it.
+//   - A read that misses loads the user's history and stores it only if no
+//     track of a user in the same stripe was in the writer between just
+//     before the read and the store: enter marks the stripes of a batch's
+//     tracks busy before its transaction runs, and leave advances their
+//     version once it has applied them. So an entry never lacks a
+//     committed track, nor holds one twice.
+//
+// Users with more than maxHistoryRows devices, verified IP addresses or
+// actions in the window are not cached; their reads go to the table. On
+// PostgreSQL, where other servers write the same database, there is no
+// cache.
+type historyCache struct {
+	mu      sync.Mutex
+	m       map[enrollKey]*history
+	stripes [historyStripes]historyStripe
+	seed    maphash.Seed
+}
+
+// historyStripes is the number of stripes whose versions guard stores: a
+// read whose stripe saw a track during the read does not store.
+const historyStripes = 4096
+
+type historyStripe struct {
+	busy int    // tracks of the stripe's users in the writer's open transaction
+	ver  uint64 // advanced whenever such a transaction ends
+}
+
+// maxHistoryEntries bounds the cache; when it is full, an eighth of the
+// entries go.
+const maxHistoryEntries = 1 << 16
+
+// maxHistoryRows is how many devices, verified IP addresses or actions in
+// the window a cached user may have.
+const maxHistoryRows = 256
+
+// history is what one user's risk state is derived from. It is read and
+// changed only under historyCache.mu.
+type history struct {
+	gen  uint64 // DB.histGen when loaded
+	from int64  // actions holds every action of the user created at or after from
+
+	userExists             bool
+	email, phone, username string
+	custom                 sql.NullString
+	created                int64
+	lastVerified           sql.NullInt64
+
+	auths     string          // the risk state query's aggregate
+	devices   map[string]bool // device ID → verified
+	ips       map[string]bool // verified IP addresses
+	locations []vigil.VerifiedLocation
+	actions   []recentAction
+}
+
+type recentAction struct {
+	code, state, ip       string
+	created, stateUpdated int64
+}
+
+// historyToken is what a missed lookup hands to put.
+type historyToken struct {
+	stripe int
+	ver    uint64
+	ok     bool // no track of the stripe was in the writer at the lookup
+}
+
+// trackNote is how a track's op tells the writer what its insert adds to
+// its user's history.
+type trackNote struct {
+	key          enrollKey
+	code, state  string
+	deviceID, ip string
+	created      int64 // set by the op when it inserted the action; 0 if it did not
+}
+
+func newHistoryCache() *historyCache {
+	return &historyCache{m: make(map[enrollKey]*history), seed: maphash.MakeSeed()}
+}
+
+func (c *historyCache) stripe(k enrollKey) int {
+	return int(maphash.Comparable(c.seed, k) % historyStripes)
+}
+
+// lookup fills st from k's entry if it is current (generation gen) and
+// covers q; else it returns a token for put.
+func (c *historyCache) lookup(k enrollKey, gen uint64, q *vigil.RiskQuery, need vigil.RiskNeeds, st *vigil.RiskState) (custom sql.NullString, hit bool, tok historyToken) {
+	now := micros(q.Now)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if h := c.m[k]; h != nil && h.gen == gen && h.from <= now-day-hour {
+		return h.derive(k, now, q, need, st), true, historyToken{}
+	}
+	i := c.stripe(k)
+	return sql.NullString{}, false, historyToken{stripe: i, ver: c.stripes[i].ver, ok: c.stripes[i].busy == 0}
+}
+
+// put stores what a read that took tok and then loaded h found, unless a
+// track of the stripe may have committed meanwhile.
+func (c *historyCache) put(k enrollKey, tok historyToken, h *history) {
+	if !tok.ok {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if s := c.stripes[tok.stripe]; s.busy != 0 || s.ver != tok.ver {
+		return
+	}
+	if len(c.m) >= maxHistoryEntries {
+		n := 0
+		for k := range c.m {
+			delete(c.m, k)
+			if n++; n >= maxHistoryEntries/8 {
+				break
+			}
+		}
+	}
+	c.m[k] = h
+}
+
+// enter marks the stripes of the batch's tracks busy, before the writer
+// runs them.
+func (c *historyCache) enter(ops []*writeOp) {
+	c.mu.Lock()
+	for _, op := range ops {
+		if op.track != nil {
+			c.stripes[c.stripe(op.track.key)].busy++
+		}
+	}
+	c.mu.Unlock()
+}
+
+// leave ends what enter began: when the batch committed, it adds each
+// inserted action (results[i] nil) to its user's entry; then it releases
+// the stripes. The writer calls it before answering any op of the batch.
+func (c *historyCache) leave(ops []*writeOp, results []error, committed bool, gen uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, op := range ops {
+		n := op.track
+		if n == nil {
+			continue
+		}
+		s := &c.stripes[c.stripe(n.key)]
+		s.busy--
+		s.ver++
+		if !committed || results[i] != nil || n.created == 0 {
+			continue
+		}
+		if h := c.m[n.key]; h != nil {
+			if h.gen != gen || !h.add(n) {
+				delete(c.m, n.key)
+			}
+		}
+	}
+}
+
+// add applies a committed track to h, as the actions_track_user trigger
+// does to the tables; false if h would grow past maxHistoryRows.
+func (h *history) add(n *trackNote) bool {
+	if !h.userExists {
+		h.userExists, h.created = true, n.created
+	}
+	if n.deviceID != "" {
+		if _, ok := h.devices[n.deviceID]; !ok {
+			h.devices[n.deviceID] = false
+		}
+	}
+	h.actions = append(h.actions, recentAction{code: n.code, state: n.state, ip: n.ip, created: n.created, stateUpdated: n.created})
+	if len(h.actions) > maxHistoryRows {
+		// Drop what no query from now on looks at.
+		from := n.created - day - hour
+		h.actions = slices.DeleteFunc(h.actions, func(a recentAction) bool { return a.created < from })
+		h.from = max(h.from, from)
+	}
+	return len(h.actions) <= maxHistoryRows && len(h.devices) <= maxHistoryRows
+}
+
+// derive fills st as the risk state query would for q at now, and returns
+// the user's custom attributes (JSON) for the caller to decode.
+func (h *history) derive(k enrollKey, now int64, q *vigil.RiskQuery, need vigil.RiskNeeds, st *vigil.RiskState) sql.NullString {
+	var custom sql.NullString
+	if need&vigil.NeedUser != 0 && h.userExists {
+		st.User = &vigil.User{TenantID: k.tenantID, ID: k.userID, Email: h.email, PhoneNumber: h.phone,
+			Username: h.username, CreatedAt: fromMicros(h.created)}
+		st.LastVerifiedAt = fromNullMicros(h.lastVerified)
+		custom = h.custom
+	}
+	if need&vigil.NeedAuthenticators != 0 {
+		st.Authenticators = parseAuthenticators(k.tenantID, k.userID, h.auths)
+	}
+	if need&vigil.NeedDevice != 0 {
+		verified, seen := h.devices[q.DeviceID]
+		st.DeviceSeen, st.DeviceVerified, st.DeviceCount = seen, verified, len(h.devices)
+	}
+	if need&vigil.NeedIP != 0 {
+		st.IPVerified = h.ips[q.IPAddress]
+		st.VerifiedLocations = slices.Clone(h.locations)
+	}
+	if need&activityNeeds != 0 {
+		// As the query: the scan reaches back a day, and an hour more when
+		// failed challenges are counted.
+		from := now - day
+		if need&vigil.NeedFailedChallenges != 0 {
+			from -= hour
+		}
+		var hourCount, dayCount, failed int
+		var ips []string
+		for _, a := range h.actions {
+			if a.created < from || a.created > now {
+				continue
+			}
+			if a.code == q.ActionCode && a.created >= now-hour {
+				hourCount++
+			}
+			if a.code == q.ActionCode && a.created >= now-day {
+				dayCount++
+			}
+			if a.state == string(vigil.StateChallengeFailed) && a.stateUpdated >= now-hour {
+				failed++
+			}
+			if a.created >= now-day && a.ip != "" && !slices.Contains(ips, a.ip) {
+				ips = append(ips, a.ip)
+			}
+		}
+		if need&vigil.NeedActionCounts != 0 {
+			st.ActionsLastHour, st.ActionsLastDay = hourCount, dayCount
+		}
+		if need&vigil.NeedFailedChallenges != 0 {
+			st.FailedChallengesLastHour = failed
+		}
+		if need&vigil.NeedDistinctIPs != 0 {
+			st.DistinctIPsLastDay = len(ips)
+		}
+	}
+	return custom
+}
+
+// historySQL reads what a history holds, in one statement: the user row,
+// the authenticators' aggregate, and JSON arrays of the user's devices, verified
+// IP addresses and actions created at or after ?3, each cut at
+// maxHistoryRows+1 rows so that an uncacheable user shows as one.
+const historySQL = `SELECT u.id IS NOT NULL, COALESCE(u.email, ''), COALESCE(u.phone_number, ''),
+	COALESCE(u.username, ''), u.custom, COALESCE(u.created_at, 0), u.last_verified_at,
+	(SELECT group_concat(method || ':' || CASE WHEN is_default THEN '1' ELSE '0' END, ',' ORDER BY created_at, id)
+		FROM authenticators WHERE tenant_id = ?1 AND user_id = ?2),
+	(SELECT json_group_array(json_array(device_id, verified_at IS NOT NULL)) FROM (SELECT device_id, verified_at
+		FROM user_devices WHERE tenant_id = ?1 AND user_id = ?2 LIMIT ?4)),
+	(SELECT json_group_array(json_array(ip_address, latitude, longitude, last_verified_at)) FROM (SELECT ip_address,
+		latitude, longitude, last_verified_at FROM user_ips WHERE tenant_id = ?1 AND user_id = ?2 LIMIT ?4)),
+	(SELECT json_group_array(json_array(action_code, created_at, state, state_updated_at, ip_address)) FROM (SELECT
+		action_code, created_at, state, state_updated_at, ip_address FROM actions
+		WHERE tenant_id = ?1 AND user_id = ?2 AND created_at >= ?3
+		ORDER BY tenant_id DESC, user_id DESC, created_at DESC LIMIT ?4))
+	FROM (SELECT 1 AS one) AS one LEFT JOIN users AS u ON u.tenant_id = ?1 AND u.id = ?2`
+
+// loadHistory reads k's history with the actions created at or after from;
+// ok is false when the user has too much of it to cache.
+func (s *RiskStateService) loadHistory(ctx context.Context, k enrollKey, from int64) (h *history, ok bool, err error) {
+	h = &history{from: from}
+	var auths sql.NullString
+	var devices, ips, actions string
+	if err := s.db.readRow(ctx, historySQL, k.tenantID, k.userID, from, maxHistoryRows+1).Scan(
+		&h.userExists, &h.email, &h.phone, &h.username, &h.custom, &h.created, &h.lastVerified,
+		&auths, &devices, &ips, &actions); err != nil {
+		return nil, false, unclean(fmt.Errorf("find risk history: %w", err))
+	}
+	h.auths = auths.String
+
+	var rows [][]json.RawMessage
+	decode := func(what, s string) bool {
+		rows = rows[:0]
+		if err == nil {
+			if err = json.Unmarshal([]byte(s), &rows); err != nil {
+				err = fmt.Errorf("decode %s of risk history: %w", what, err)
+			}
+		}
+		return err == nil && len(rows) <= maxHistoryRows
+	}
+	str := func(m json.RawMessage) (v string) {
+		if err == nil {
+			err = json.Unmarshal(m, &v)
+		}
+		return v
+	}
+	num := func(m json.RawMessage) (v int64) {
+		if err == nil && string(m) != "null" {
+			v, err = strconv.ParseInt(string(m), 10, 64)
+		}
+		return v
+	}
+	row := func(r []json.RawMessage, n int) bool {
+		if err == nil && len(r) != n {
+			err = fmt.Errorf("decode risk history: a row of %d values, want %d", len(r), n)
+		}
+		return err == nil
+	}
+
+	if !decode("devices", devices) {
+		return nil, false, err
+	}
+	h.devices = make(map[string]bool, len(rows))
+	for _, r := range rows {
+		if row(r, 2) {
+			h.devices[str(r[0])] = num(r[1]) != 0
+		}
+	}
+	if !decode("IP addresses", ips) {
+		return nil, false, err
+	}
+	h.ips = make(map[string]bool, len(rows))
+	for _, r := range rows {
+		if !row(r, 4) {
+			break
+		}
+		h.ips[str(r[0])] = true
+		if string(r[1]) == "null" || string(r[2]) == "null" {
+			continue
+		}
+		var loc vigil.VerifiedLocation
+		if err == nil {
+			if err = json.Unmarshal(r[1], &loc.Latitude); err == nil {
+				err = json.Unmarshal(r[2], &loc.Longitude)
+			}
+		}
+		loc.At = fromMicros(num(r[3]))
+		h.locations = append(h.locations, loc)
+	}
+	slices.SortStableFunc(h.locations, func(a, b vigil.VerifiedLocation) int { return b.At.Compare(a.At) })
+	h.locations = h.locations[:min(len(h.locations), vigil.MaxVerifiedLocations)]
+	if !decode("actions", actions) {
+		return nil, false, err
+	}
+	h.actions = make([]recentAction, 0, len(rows))
+	for _, r := range rows {
+		if row(r, 5) {
+			h.actions = append(h.actions, recentAction{code: str(r[0]), created: num(r[1]), state: str(r[2]),
+				stateUpdated: num(r[3]), ip: str(r[4])})
+		}
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	slices.SortFunc(h.actions, func(a, b recentAction) int { return cmp.Compare(a.created, b.created) })
+	return h, true, nil
+}

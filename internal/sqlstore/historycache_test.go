@@ -1,0 +1,262 @@
+package sqlstore
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	vigil "github.com/vigil-auth/vigil"
+)
+
+// allNeeds are the parts of a risk state that the history cache answers.
+const allNeeds = vigil.NeedUser | vigil.NeedDevice | vigil.NeedIP | vigil.NeedActionCounts |
+	vigil.NeedFailedChallenges | vigil.NeedDistinctIPs | vigil.NeedAuthenticators
+
+// historyWorld drives a store with random writes of every kind that changes
+// a user's history, and compares the risk state the cache answers with the
+// one the tables give.
+type historyWorld struct {
+	t       *testing.T
+	ctx     context.Context
+	clock   *testClock
+	rng     *rand.Rand
+	db      *DB
+	actions *ActionService
+	users   *UserService
+	auths   *AuthenticatorService
+	cached  *RiskStateService
+	tables  *RiskStateService
+	tracked []*vigil.Action
+}
+
+var (
+	historyUsers   = []string{"ann", "ben", "cat"}
+	historyCodes   = []string{"signIn", "withdraw"}
+	historyDevices = []string{"", "d1", "d2", "d3"}
+	historyIPs     = []string{"", "192.0.2.1", "192.0.2.2", "198.51.100.7"}
+)
+
+func newHistoryWorld(t *testing.T, db *DB, clock *testClock, seed uint64) *historyWorld {
+	return &historyWorld{
+		t: t, ctx: mustTenant(t, db, "t"), clock: clock, rng: rand.New(rand.NewPCG(seed, 1)), db: db,
+		actions: NewActionService(db), users: NewUserService(db), auths: NewAuthenticatorService(db),
+		cached: NewRiskStateService(db), tables: &RiskStateService{db: db, queries: map[vigil.RiskNeeds]string{}, noHistory: true},
+	}
+}
+
+func pick[T any](rng *rand.Rand, s []T) T { return s[rng.IntN(len(s))] }
+
+func (w *historyWorld) track() {
+	w.t.Helper()
+	var loc *vigil.GeoPoint
+	if w.rng.IntN(2) == 0 {
+		loc = &vigil.GeoPoint{Latitude: -36.8 + w.rng.Float64(), Longitude: 174.7 + w.rng.Float64()}
+	}
+	a := &vigil.Action{UserID: pick(w.rng, historyUsers), Code: pick(w.rng, historyCodes),
+		Decision: vigil.Decision{Outcome: pick(w.rng, []vigil.Outcome{vigil.OutcomeAllow, vigil.OutcomeChallenge})},
+		Context:  vigil.ActionContext{DeviceID: pick(w.rng, historyDevices), IPAddress: pick(w.rng, historyIPs)},
+		Location: loc}
+	if _, _, err := w.actions.CreateAction(w.ctx, a, nil); err != nil {
+		w.t.Fatal(err)
+	}
+	w.tracked = append(w.tracked, a)
+}
+
+// step makes one random write (or lets time pass).
+func (w *historyWorld) step() string {
+	w.t.Helper()
+	switch r := w.rng.IntN(20); {
+	case r < 10 || len(w.tracked) == 0:
+		w.track()
+		return "track"
+	case r < 12:
+		a := pick(w.rng, w.tracked)
+		state := pick(w.rng, []vigil.ActionState{vigil.StateChallengeSucceeded, vigil.StateChallengeFailed})
+		if _, err := w.actions.UpdateActionState(w.ctx, a.UserID, a.Code, a.IdempotencyKey, state); err != nil &&
+			vigil.ErrorCode(err) != vigil.ENOTFOUND {
+			w.t.Fatal(err)
+		}
+		return "state " + string(state)
+	case r < 13:
+		a := pick(w.rng, w.tracked)
+		if _, _, err := w.actions.ConsumeValidation(w.ctx, a.UserID, a.Code, a.IdempotencyKey); err != nil &&
+			vigil.ErrorCode(err) != vigil.ENOTFOUND {
+			w.t.Fatal(err)
+		}
+		return "consume"
+	case r < 14:
+		email := fmt.Sprintf("u%d@example.com", w.rng.IntN(100))
+		if _, err := w.users.UpsertUser(w.ctx, pick(w.rng, historyUsers), vigil.UserUpdate{Email: &email,
+			Custom: map[string]any{"tier": float64(w.rng.IntN(3))}}); err != nil {
+			w.t.Fatal(err)
+		}
+		return "upsert user"
+	case r < 15:
+		if err := w.auths.CreateAuthenticator(w.ctx, &vigil.Authenticator{UserID: pick(w.rng, historyUsers),
+			Method: vigil.MethodAuthenticatorApp}); err != nil {
+			w.t.Fatal(err)
+		}
+		return "enroll"
+	case r < 16:
+		if err := w.users.DeleteUser(w.ctx, pick(w.rng, historyUsers)); err != nil && vigil.ErrorCode(err) != vigil.ENOTFOUND {
+			w.t.Fatal(err)
+		}
+		return "delete user"
+	default:
+		d := time.Duration(w.rng.IntN(3)) * time.Duration(w.rng.Int64N(int64(50*time.Minute)))
+		w.clock.advance(d)
+		return "advance " + d.String()
+	}
+}
+
+// check compares, for every user, a random query answered by the cache
+// with the same query answered by the tables.
+func (w *historyWorld) check(after string) {
+	w.t.Helper()
+	for _, u := range historyUsers {
+		q := vigil.RiskQuery{UserID: u, ActionCode: pick(w.rng, historyCodes), DeviceID: pick(w.rng, historyDevices),
+			IPAddress: pick(w.rng, historyIPs), Now: w.clock.Now(), Need: vigil.RiskNeeds(w.rng.IntN(int(allNeeds) + 1))}
+		got, err := w.cached.FindRiskState(w.ctx, &q)
+		if err != nil {
+			w.t.Fatal(err)
+		}
+		want, err := w.tables.FindRiskState(w.ctx, &q)
+		if err != nil {
+			w.t.Fatal(err)
+		}
+		if diff := cmp.Diff(want, got, cmpopts.EquateEmpty()); diff != "" {
+			w.t.Fatalf("after %s, %+v: cached state differs from the tables' (-tables +cached):\n%s", after, q, diff)
+		}
+	}
+}
+
+// TestHistoryCache checks, over random sequences of every kind of write
+// that changes a user's history, that the risk state a track reads is the
+// one the tables hold, whatever the cache held. On PostgreSQL, which has no
+// cache, the same sequences compare the read with itself.
+func TestHistoryCache(t *testing.T) {
+	for _, d := range testDialects(t) {
+		t.Run(d.name, func(t *testing.T) {
+			for seed := range uint64(4) {
+				clock := &testClock{t: time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)}
+				db := d.open(t, Options{Now: clock.Now})
+				w := newHistoryWorld(t, db, clock, seed)
+				for range 150 {
+					w.check(w.step())
+				}
+				if db.hist != nil && len(db.hist.m) == 0 {
+					t.Fatal("the history cache holds no entry after the sequence")
+				}
+			}
+		})
+	}
+}
+
+// TestHistoryCacheHits checks that the cache serves a user's tracks from
+// memory while only tracks are written, counting each one.
+func TestHistoryCacheHits(t *testing.T) {
+	clock := &testClock{t: time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)}
+	db := openSQLite(t, Options{Now: clock.Now})
+	ctx := mustTenant(t, db, "t")
+	actions, rs := NewActionService(db), NewRiskStateService(db)
+	q := vigil.RiskQuery{UserID: "ann", ActionCode: "signIn", DeviceID: "d1", Need: allNeeds}
+	for i := range 5 {
+		q.Now = clock.Now()
+		st, err := rs.FindRiskState(ctx, &q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.ActionsLastHour != i {
+			t.Fatalf("track %d: ActionsLastHour = %d, want %d", i, st.ActionsLastHour, i)
+		}
+		a := &vigil.Action{UserID: "ann", Code: "signIn", Decision: vigil.Decision{Outcome: vigil.OutcomeAllow},
+			Context: vigil.ActionContext{DeviceID: "d1"}}
+		if _, _, err := actions.CreateAction(ctx, a, nil); err != nil {
+			t.Fatal(err)
+		}
+		clock.advance(time.Second)
+	}
+	// The entry is served, not reloaded: one changed behind the store's
+	// back is what the next read returns.
+	db.hist.mu.Lock()
+	h := db.hist.m[enrollKey{tenantIDOf(t, ctx), "ann"}]
+	if h == nil {
+		db.hist.mu.Unlock()
+		t.Fatal("no cached history of ann after her tracks")
+	}
+	h.actions = h.actions[:1]
+	db.hist.mu.Unlock()
+	q.Now = clock.Now()
+	st, err := rs.FindRiskState(ctx, &q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.ActionsLastHour != 1 {
+		t.Fatalf("ActionsLastHour = %d after the entry was cut to one action, want 1 (from the cache)", st.ActionsLastHour)
+	}
+}
+
+func tenantIDOf(t *testing.T, ctx context.Context) string {
+	t.Helper()
+	id, err := vigil.RequireTenant(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// TestHistoryCacheRace runs tracks and risk state reads of a few users
+// concurrently, so that loads race with the writer's group commits; once
+// all is written, the cache must agree with the tables for every user.
+func TestHistoryCacheRace(t *testing.T) {
+	clock := &testClock{t: time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)}
+	db := openSQLite(t, Options{Now: clock.Now})
+	ctx := mustTenant(t, db, "t")
+	actions := NewActionService(db)
+	cached := NewRiskStateService(db)
+	tables := &RiskStateService{db: db, queries: map[vigil.RiskNeeds]string{}, noHistory: true}
+	users := []string{"ann", "ben", "cat", "dan"}
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 60 {
+				u := users[(g+i)%len(users)]
+				if _, err := cached.FindRiskState(ctx, &vigil.RiskQuery{UserID: u, ActionCode: "signIn",
+					DeviceID: "d", Now: clock.Now(), Need: allNeeds}); err != nil {
+					t.Error(err)
+					return
+				}
+				a := &vigil.Action{UserID: u, Code: "signIn", Decision: vigil.Decision{Outcome: vigil.OutcomeAllow},
+					Context: vigil.ActionContext{DeviceID: fmt.Sprintf("d%d", i%3), IPAddress: fmt.Sprintf("192.0.2.%d", g)}}
+				if _, _, err := actions.CreateAction(ctx, a, nil); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for _, u := range users {
+		q := vigil.RiskQuery{UserID: u, ActionCode: "signIn", DeviceID: "d1", Now: clock.Now(), Need: allNeeds}
+		got, err := cached.FindRiskState(ctx, &q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := tables.FindRiskState(ctx, &q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want.ActionsLastDay != 120 {
+			t.Fatalf("%s: the tables count %d actions, want 120", u, want.ActionsLastDay)
+		}
+		if diff := cmp.Diff(want, got, cmpopts.EquateEmpty()); diff != "" {
+			t.Errorf("%s: cached state differs from the tables' (-tables +cached):\n%s", u, diff)
+		}
+	}
+}
