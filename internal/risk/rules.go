@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/singleflight"
@@ -80,7 +81,17 @@ type setEntry struct {
 	plan    *datapoint.Plan
 	version uint64
 	until   time.Time
+
+	// refreshAt is when, before until, a track starts reloading the entry
+	// in the background, so that tracks do not all wait for the reload
+	// when it expires; refreshing is set once one has.
+	refreshAt  time.Time
+	refreshing atomic.Bool
 }
+
+// refreshAhead is the part of the cache TTL after which a cached rule set is
+// reloaded in the background while it is still served.
+const refreshAhead = 0.8
 
 type listKey struct{ tenantID, alias string }
 
@@ -188,10 +199,25 @@ func (e *RulesEvaluator) ruleSet(ctx context.Context, tenantID, code string) (*s
 		e.mu.Lock()
 		entry, ok := e.sets[k]
 		e.mu.Unlock()
-		if ok && entry.version == version && e.now().Before(entry.until) {
+		if now := e.now(); ok && entry.version == version && now.Before(entry.until) {
+			if now.After(entry.refreshAt) && entry.refreshing.CompareAndSwap(false, true) {
+				go func() {
+					if _, err := e.reload(context.WithoutCancel(ctx), tenantID, code, version); err != nil {
+						// The entry stays until it expires; a track then reloads it.
+						e.log.WarnContext(ctx, "reload action rules", "tenant", tenantID, "action", code, "error", err)
+					}
+				}()
+			}
 			return entry, nil
 		}
 	}
+	return e.reload(ctx, tenantID, code, version)
+}
+
+// reload loads and caches an action's rule set under version, sharing the
+// load with concurrent reloads of the action.
+func (e *RulesEvaluator) reload(ctx context.Context, tenantID, code string, version uint64) (*setEntry, error) {
+	k := configKey{tenantID, code}
 	v, err, _ := e.group.Do(tenantID+"\x00"+code, func() (any, error) {
 		// Read the version before loading, so that a write committed
 		// during the load leaves the entry stale rather than current.
@@ -201,7 +227,9 @@ func (e *RulesEvaluator) ruleSet(ctx context.Context, tenantID, code string) (*s
 		}
 		entry.version = version
 		if e.ttl > 0 {
-			entry.until = e.now().Add(e.ttl)
+			now := e.now()
+			entry.until = now.Add(e.ttl)
+			entry.refreshAt = now.Add(time.Duration(refreshAhead * float64(e.ttl)))
 			e.mu.Lock()
 			if len(e.sets) >= maxCachedConfigs {
 				clear(e.sets)

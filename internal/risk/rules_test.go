@@ -260,6 +260,25 @@ func TestRuleChangesReachEveryServer(t *testing.T) {
 	if got := state(s2); got != vigil.StateAllow {
 		t.Errorf("other server a second after the list change: %s, want ALLOW", got)
 	}
+
+	// Late in the cache second, a track is answered from the cached set
+	// at once and reloads it in the background, so that the change shows
+	// before the second is up and no track waits for the reload.
+	if _, err := s1.lists.UpdateValueList(ctx, "bad-ips", func(l *vigil.ValueList) error {
+		l.Items = json.RawMessage(`["192.0.2.2"]`)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(risk.DefaultConfigCacheTTL * 9 / 10)
+	if got := state(s2); got != vigil.StateAllow {
+		t.Errorf("other server late in the cache second: %s, want ALLOW (from the cached set)", got)
+	}
+	for deadline := time.Now().Add(10 * time.Second); state(s2) != vigil.StateBlock; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the background reload never took effect within the cache second")
+		}
+	}
 }
 
 // TestSimulateRules replays drafts over stored actions: the window, the

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"unicode/utf8"
 
 	vigil "github.com/vigil-auth/vigil"
 )
@@ -151,6 +152,94 @@ type storedDecision struct {
 	Output                    json.RawMessage            `json:",omitzero"`
 }
 
+// encodeDecision encodes dec as json.Marshal(storedDecision(*dec)) does,
+// but appends Output, which the caller checked is valid JSON, as it is,
+// instead of compacting it: an explanation is a few kilobytes that
+// encoding/json would scan twice more on every track.
+func encodeDecision(dec *vigil.Decision) string {
+	b := make([]byte, 0, 128+len(dec.Output))
+	b = append(b, '{')
+	field := func(name string) {
+		if len(b) > 1 {
+			b = append(b, ',')
+		}
+		b = append(b, '"')
+		b = append(b, name...)
+		b = append(b, '"', ':')
+	}
+	str := func(name, v string) {
+		if v != "" {
+			field(name)
+			b = appendJSONString(b, v)
+		}
+	}
+	strs := func(name string, vs []string) {
+		if vs != nil {
+			field(name)
+			b = append(b, '[')
+			for i, v := range vs {
+				if i > 0 {
+					b = append(b, ',')
+				}
+				b = appendJSONString(b, v)
+			}
+			b = append(b, ']')
+		}
+	}
+	methods := func(name string, ms []vigil.VerificationMethod) {
+		if ms != nil {
+			vs := make([]string, len(ms))
+			for i, m := range ms {
+				vs[i] = string(m)
+			}
+			strs(name, vs)
+		}
+	}
+	str("Outcome", string(dec.Outcome))
+	strs("RuleIDs", dec.RuleIDs)
+	str("PriorityRuleID", dec.PriorityRuleID)
+	if dec.Rules != nil {
+		field("Rules")
+		b = append(b, '[')
+		for i, r := range dec.Rules {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, `{"ID":`...)
+			b = appendJSONString(b, r.ID)
+			b = append(b, `,"Name":`...)
+			b = appendJSONString(b, r.Name)
+			b = append(b, `,"Description":`...)
+			b = appendJSONString(b, r.Description)
+			b = append(b, '}')
+		}
+		b = append(b, ']')
+	}
+	methods("VerificationMethods", dec.VerificationMethods)
+	str("DefaultVerificationMethod", string(dec.DefaultVerificationMethod))
+	methods("PromptToEnrollMethods", dec.PromptToEnrollMethods)
+	if dec.Output != nil {
+		field("Output")
+		b = append(b, dec.Output...)
+	}
+	b = append(b, '}')
+	return string(b)
+}
+
+// appendJSONString appends s as a JSON string, as encoding/json writes it.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' || c >= utf8.RuneSelf {
+			// Rare in what is stored here: let encoding/json escape it.
+			q, _ := json.Marshal(s)
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
+}
+
 type storedContext struct {
 	IPAddress          string          `json:",omitzero"`
 	UserAgent          string          `json:",omitzero"`
@@ -286,10 +375,7 @@ func (s *ActionService) CreateAction(ctx context.Context, a *vigil.Action, newCo
 	} else if !json.Valid(dec.Output) {
 		return nil, false, vigil.Errorf(vigil.EINVALID, "Decision output is not valid JSON.")
 	}
-	decision, err := json.Marshal(storedDecision(dec))
-	if err != nil {
-		return nil, false, fmt.Errorf("encode decision: %w", err)
-	}
+	decision := encodeDecision(&dec)
 	actx, err := json.Marshal(storedContext(a.Context))
 	if err != nil {
 		return nil, false, vigil.Errorf(vigil.EINVALID, "Custom context data is not valid JSON.")
@@ -297,7 +383,7 @@ func (s *ActionService) CreateAction(ctx context.Context, a *vigil.Action, newCo
 	hash := bytes.Clone(a.RequestHash)
 	// args are the insert's arguments; the four timestamps are set per run.
 	args := []any{tenantID, id, a.UserID, a.Code, key, string(state), nil,
-		nil, nil, string(decision), encodeMethods(a.AllowedMethods), string(a.DefaultMethod), a.IsEnrolled,
+		nil, nil, decision, encodeMethods(a.AllowedMethods), string(a.DefaultMethod), a.IsEnrolled,
 		encodeMethods(a.EnrolledMethods), string(actx), string(a.VerificationMethod),
 		a.VerifiedByAuthenticatorID, hash, nullMicros(a.TokenIssuedAt),
 		nullMicros(a.TokenExpiresAt), nullMicros(a.ValidatedAt),
