@@ -23,7 +23,7 @@ func TestEncodeDecision(t *testing.T) {
 			VerificationMethods: []vigil.VerificationMethod{}, PromptToEnrollMethods: []vigil.VerificationMethod{}}},
 		{"everything", vigil.Decision{
 			Outcome: vigil.OutcomeBlock, RuleIDs: []string{"r1", "r2"}, PriorityRuleID: "r1",
-			Rules: []vigil.RuleSnapshot{{ID: "r1", Name: "Tor exit", Description: ""}, {ID: "r2", Name: "new device", Description: "d"}},
+			Rules:                     []vigil.RuleSnapshot{{ID: "r1", Name: "Tor exit", Description: ""}, {ID: "r2", Name: "new device", Description: "d"}},
 			VerificationMethods:       []vigil.VerificationMethod{vigil.MethodPasskey, vigil.MethodEmailOTP},
 			DefaultVerificationMethod: vigil.MethodPasskey,
 			PromptToEnrollMethods:     []vigil.VerificationMethod{vigil.MethodAuthenticatorApp},

@@ -5,8 +5,12 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
+
+	vigil "github.com/vigil-auth/vigil"
 )
 
 // batchReader runs, on PostgreSQL, the point reads of the hot paths (a
@@ -214,4 +218,126 @@ func newActionReader(db *DB) *batchReader[actionRef, *rawAction] {
 		return actionRef{r.a.TenantID, r.a.UserID, r.a.Code, r.a.IdempotencyKey}, &r, nil
 	}
 	return newBatchReader("find action", db.read, q, args, scan)
+}
+
+// riskKey is one risk state read as riskReaders batch it: the user, the
+// parts of the query that vary by track, and the track's time.
+type riskKey struct {
+	tenantID, userID, code, deviceID, ip string
+	now                                  int64 // micros
+}
+
+// riskReaders batches, on PostgreSQL, the risk state reads of tracks whose
+// rules read the user's history: one reader per set of needs, made on first
+// use (a deployment's rules make few distinct sets).
+type riskReaders struct {
+	db *DB
+
+	mu      sync.Mutex
+	readers map[vigil.RiskNeeds]*batchReader[riskKey, *riskRow]
+	closed  bool
+}
+
+func newRiskReaders(db *DB) *riskReaders {
+	return &riskReaders{db: db, readers: make(map[vigil.RiskNeeds]*batchReader[riskKey, *riskRow])}
+}
+
+// reader returns the batch reader of need; nil once closed.
+func (rr *riskReaders) reader(need vigil.RiskNeeds) *batchReader[riskKey, *riskRow] {
+	rr.mu.Lock()
+	defer rr.mu.Unlock()
+	if rr.closed {
+		return nil
+	}
+	r, ok := rr.readers[need]
+	if !ok {
+		r = newRiskReader(rr.db, need)
+		rr.readers[need] = r
+	}
+	return r
+}
+
+func (rr *riskReaders) close() {
+	rr.mu.Lock()
+	rr.closed = true
+	readers := rr.readers
+	rr.mu.Unlock()
+	for _, r := range readers {
+		r.close()
+	}
+}
+
+// newRiskReader batches the risk state reads of one set of needs: the risk
+// state query (RiskStateService.query) with each track's values taken from
+// a row of unnest instead of parameters, and its subqueries correlated to
+// that row, so that PostgreSQL probes the same indexes once per track in
+// one statement.
+func newRiskReader(db *DB, need vigil.RiskNeeds) *batchReader[riskKey, *riskRow] {
+	cols := []string{`r.tenant_id, r.user_id, r.action_code, r.device_id, r.ip_address, r.now`}
+	if need&vigil.NeedUser != 0 {
+		cols = append(cols, `u.id IS NOT NULL, COALESCE(u.email, ''), COALESCE(u.phone_number, ''),
+			COALESCE(u.username, ''), u.custom, COALESCE(u.created_at, 0), u.last_verified_at`)
+	}
+	if need&vigil.NeedAuthenticators != 0 {
+		cols = append(cols, `(SELECT string_agg(a.method || ':' || CASE WHEN a.is_default THEN '1' ELSE '0' END,
+				',' ORDER BY a.created_at, a.id)
+			FROM authenticators AS a WHERE a.tenant_id = r.tenant_id AND a.user_id = r.user_id)`)
+	}
+	if need&vigil.NeedDevice != 0 {
+		cols = append(cols, `(SELECT CASE WHEN d.verified_at IS NULL THEN 1 ELSE 2 END FROM user_devices AS d
+				WHERE d.tenant_id = r.tenant_id AND d.user_id = r.user_id AND d.device_id = r.device_id),
+			(SELECT COUNT(*) FROM user_devices AS d WHERE d.tenant_id = r.tenant_id AND d.user_id = r.user_id)`)
+	}
+	if need&vigil.NeedIP != 0 {
+		cols = append(cols, `(SELECT 1 FROM user_ips AS i
+				WHERE i.tenant_id = r.tenant_id AND i.user_id = r.user_id AND i.ip_address = r.ip_address),
+			(SELECT string_agg(CAST(l.latitude AS TEXT) || ' ' || CAST(l.longitude AS TEXT) || ' ' ||
+					CAST(l.last_verified_at AS TEXT), ',' ORDER BY l.last_verified_at DESC)
+				FROM (SELECT i.latitude, i.longitude, i.last_verified_at FROM user_ips AS i
+					WHERE i.tenant_id = r.tenant_id AND i.user_id = r.user_id
+					AND i.latitude IS NOT NULL AND i.longitude IS NOT NULL
+					ORDER BY i.last_verified_at DESC LIMIT `+strconv.Itoa(vigil.MaxVerifiedLocations)+`) AS l)`)
+	}
+	if need&activityNeeds != 0 {
+		cols = append(cols, `act.h, act.d, act.f, act.ips`)
+	}
+	q := `SELECT ` + strings.Join(cols, ",\n\t") + `
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[])
+			AS r (tenant_id, user_id, action_code, device_id, ip_address, now)`
+	if need&vigil.NeedUser != 0 {
+		q += `
+		LEFT JOIN users AS u ON u.tenant_id = r.tenant_id AND u.id = r.user_id`
+	}
+	if need&activityNeeds != 0 {
+		h, d := strconv.FormatInt(hour, 10), strconv.FormatInt(day, 10)
+		q += `
+		CROSS JOIN LATERAL (SELECT
+			COALESCE(SUM(CASE WHEN x.action_code = r.action_code AND x.created_at >= r.now - ` + h + ` THEN 1 ELSE 0 END), 0) AS h,
+			COALESCE(SUM(CASE WHEN x.action_code = r.action_code AND x.created_at >= r.now - ` + d + ` THEN 1 ELSE 0 END), 0) AS d,
+			COALESCE(SUM(CASE WHEN x.state = '` + string(vigil.StateChallengeFailed) + `' AND x.state_updated_at >= r.now - ` + h + ` THEN 1 ELSE 0 END), 0) AS f,
+			COUNT(DISTINCT CASE WHEN x.created_at >= r.now - ` + d + ` AND x.ip_address <> '' THEN x.ip_address END) AS ips
+			FROM (SELECT a.action_code, a.created_at, a.state, a.state_updated_at, a.ip_address FROM actions AS a
+				WHERE a.tenant_id = r.tenant_id AND a.user_id = r.user_id
+				AND a.created_at >= r.now - ` + strconv.FormatInt(activityReach(need), 10) + ` AND a.created_at <= r.now
+				ORDER BY a.tenant_id DESC, a.user_id DESC, a.created_at DESC
+				LIMIT ` + strconv.Itoa(vigil.MaxVelocityCount) + `) AS x) AS act`
+	}
+	args := func(keys []riskKey) []any {
+		var cols [5][]string
+		for i := range cols {
+			cols[i] = make([]string, len(keys))
+		}
+		nows := make([]int64, len(keys))
+		for i, k := range keys {
+			cols[0][i], cols[1][i], cols[2][i], cols[3][i], cols[4][i], nows[i] = k.tenantID, k.userID, k.code, k.deviceID, k.ip, k.now
+		}
+		return []any{cols[0], cols[1], cols[2], cols[3], cols[4], nows}
+	}
+	scan := func(rows *sql.Rows) (riskKey, *riskRow, error) {
+		var k riskKey
+		row := &riskRow{}
+		err := rows.Scan(row.dest(need, []any{&k.tenantID, &k.userID, &k.code, &k.deviceID, &k.ip, &k.now})...)
+		return k, row, err
+	}
+	return newBatchReader("find risk state", db.read, q, args, scan)
 }

@@ -110,6 +110,7 @@ type DB struct {
 	// FindAction (nil on SQLite, whose reads are in-process).
 	enrollReads *batchReader[enrollKey, string]
 	actionReads *batchReader[actionRef, *rawAction]
+	riskReads   *riskReaders // the risk state reads of tracks with rules (PostgreSQL)
 
 	stats *statsKeeper // PostgreSQL with autovacuum off; else nil
 
@@ -249,7 +250,7 @@ func Open(ctx context.Context, rawURL string, opts Options) (*DB, error) {
 		go db.runWriter()
 	}
 	if db.dialect.name == DialectPostgres {
-		db.enrollReads, db.actionReads = newEnrollReader(db), newActionReader(db)
+		db.enrollReads, db.actionReads, db.riskReads = newEnrollReader(db), newActionReader(db), newRiskReaders(db)
 		db.stats = db.startStatsKeeper(ctx)
 	}
 	return db, nil
@@ -383,6 +384,7 @@ func (db *DB) Close() error {
 	if db.enrollReads != nil {
 		db.enrollReads.close()
 		db.actionReads.close()
+		db.riskReads.close()
 	}
 	if db.stats != nil {
 		db.stats.close()

@@ -24,7 +24,7 @@ type RiskStateService struct {
 	mu      sync.Mutex
 	queries map[vigil.RiskNeeds]string // by need, rebound
 
-	noHistory bool // read the tables even where the history cache could answer (tests)
+	direct bool // read with a statement of its own: no history cache, no batching (tests)
 }
 
 // NewRiskStateService returns a RiskStateService backed by db.
@@ -152,7 +152,7 @@ func (s *RiskStateService) FindRiskState(ctx context.Context, q *vigil.RiskQuery
 		}
 	}
 
-	if s.db.hist != nil && !s.noHistory {
+	if s.db.hist != nil && !s.direct {
 		k := enrollKey{tenantID, q.UserID}
 		gen := s.db.histGen.Load()
 		custom, hit, tok := s.db.hist.lookup(k, gen, q, need, st)
@@ -178,86 +178,136 @@ func (s *RiskStateService) FindRiskState(ctx context.Context, q *vigil.RiskQuery
 		}
 	}
 
-	var (
-		userExists             bool
-		email, phone, username string
-		custom, auths, locs    sql.NullString
-		created                int64
-		lastVerified           sql.NullInt64
-		device, ipOK           sql.NullInt64
-		devCount               int64
-		hourCount, dayCount    int64
-		failed, ips            int64
-	)
-	var args, dest []any
+	var row riskRow
+	if r := s.batched(need); r != nil {
+		// PostgreSQL: read with the other tracks waiting.
+		k := riskKey{tenantID: tenantID, userID: q.UserID, code: q.ActionCode, deviceID: q.DeviceID,
+			ip: q.IPAddress, now: micros(q.Now)}
+		got, found, err := r.find(ctx, k)
+		if err != nil {
+			return nil, err
+		}
+		if !found {
+			return nil, fmt.Errorf("find risk state: no row for user %q", q.UserID)
+		}
+		row = *got
+	} else {
+		var args []any
+		if need&vigil.NeedAuthenticators != 0 {
+			args = append(args, tenantID, q.UserID)
+		}
+		if need&vigil.NeedDevice != 0 {
+			args = append(args, tenantID, q.UserID, q.DeviceID, tenantID, q.UserID)
+		}
+		if need&vigil.NeedIP != 0 {
+			args = append(args, tenantID, q.UserID, q.IPAddress, tenantID, q.UserID)
+		}
+		if need&vigil.NeedUser != 0 {
+			args = append(args, tenantID, q.UserID)
+		}
+		if need&activityNeeds != 0 {
+			now := micros(q.Now)
+			args = append(args, q.ActionCode, now-hour, q.ActionCode, now-day, now-hour, now-day)
+			args = append(args, tenantID, q.UserID, now-activityReach(need), now)
+		}
+		if err := s.db.readRow(ctx, s.query(need), args...).Scan(row.dest(need, nil)...); err != nil {
+			return nil, unclean(fmt.Errorf("find risk state: %w", err))
+		}
+	}
+	if err := row.fill(st, tenantID, q.UserID, need); err != nil {
+		return nil, err
+	}
+	if cached {
+		s.db.enroll.put(cacheKey, gen, row.auths.String)
+	}
+	return st, nil
+}
+
+// batched returns the reader that batches reads of need on PostgreSQL; nil
+// on SQLite, whose reads are in-process.
+func (s *RiskStateService) batched(need vigil.RiskNeeds) *batchReader[riskKey, *riskRow] {
+	if s.db.riskReads == nil || s.direct {
+		return nil
+	}
+	return s.db.riskReads.reader(need)
+}
+
+// activityReach is how far back before now the scan of a user's actions
+// reaches: a day, and an hour more when failed challenges are counted (a
+// challenge fails within its token's lifetime, so generously).
+func activityReach(need vigil.RiskNeeds) int64 {
+	if need&vigil.NeedFailedChallenges != 0 {
+		return day + hour
+	}
+	return day
+}
+
+// riskRow is the risk state query's row, as scanned.
+type riskRow struct {
+	userExists             bool
+	email, phone, username string
+	custom, auths, locs    sql.NullString
+	created                int64
+	lastVerified           sql.NullInt64
+	device, ipOK           sql.NullInt64
+	devCount               int64
+	hourCount, dayCount    int64
+	failed, ips            int64
+}
+
+// dest appends to dest the scan destinations of the columns that the
+// query for need selects, in their order.
+func (r *riskRow) dest(need vigil.RiskNeeds, dest []any) []any {
 	if need&vigil.NeedUser != 0 {
-		dest = append(dest, &userExists, &email, &phone, &username, &custom, &created, &lastVerified)
+		dest = append(dest, &r.userExists, &r.email, &r.phone, &r.username, &r.custom, &r.created, &r.lastVerified)
 	}
 	if need&vigil.NeedAuthenticators != 0 {
-		args = append(args, tenantID, q.UserID)
-		dest = append(dest, &auths)
+		dest = append(dest, &r.auths)
 	}
 	if need&vigil.NeedDevice != 0 {
-		args = append(args, tenantID, q.UserID, q.DeviceID, tenantID, q.UserID)
-		dest = append(dest, &device, &devCount)
+		dest = append(dest, &r.device, &r.devCount)
 	}
 	if need&vigil.NeedIP != 0 {
-		args = append(args, tenantID, q.UserID, q.IPAddress, tenantID, q.UserID)
-		dest = append(dest, &ipOK, &locs)
+		dest = append(dest, &r.ipOK, &r.locs)
 	}
 	if need&activityNeeds != 0 {
-		dest = append(dest, &hourCount, &dayCount, &failed, &ips)
+		dest = append(dest, &r.hourCount, &r.dayCount, &r.failed, &r.ips)
 	}
-	if need&vigil.NeedUser != 0 {
-		args = append(args, tenantID, q.UserID)
-	}
-	if need&activityNeeds != 0 {
-		// A challenge fails within its token's lifetime: the scan looks a
-		// day further back than the hour, generously.
-		now := micros(q.Now)
-		from := now - day
-		if need&vigil.NeedFailedChallenges != 0 {
-			from = now - day - hour
-		}
-		args = append(args, q.ActionCode, now-hour, q.ActionCode, now-day, now-hour, now-day)
-		args = append(args, tenantID, q.UserID, from, now)
-	}
-	if err := s.db.readRow(ctx, s.query(need), args...).Scan(dest...); err != nil {
-		return nil, unclean(fmt.Errorf("find risk state: %w", err))
-	}
+	return dest
+}
 
-	if need&vigil.NeedUser != 0 && userExists {
-		u := &vigil.User{TenantID: tenantID, ID: q.UserID, Email: email, PhoneNumber: phone, Username: username,
-			CreatedAt: fromMicros(created)}
-		if custom.Valid {
-			if err := json.Unmarshal([]byte(custom.String), &u.Custom); err != nil {
-				return nil, fmt.Errorf("decode custom of user: %w", err)
+// fill sets the parts of st that need names from the row.
+func (r *riskRow) fill(st *vigil.RiskState, tenantID, userID string, need vigil.RiskNeeds) error {
+	if need&vigil.NeedUser != 0 && r.userExists {
+		u := &vigil.User{TenantID: tenantID, ID: userID, Email: r.email, PhoneNumber: r.phone, Username: r.username,
+			CreatedAt: fromMicros(r.created)}
+		if r.custom.Valid {
+			if err := json.Unmarshal([]byte(r.custom.String), &u.Custom); err != nil {
+				return fmt.Errorf("decode custom of user: %w", err)
 			}
 		}
 		st.User = u
-		st.LastVerifiedAt = fromNullMicros(lastVerified)
+		st.LastVerifiedAt = fromNullMicros(r.lastVerified)
 	}
-	st.Authenticators = parseAuthenticators(tenantID, q.UserID, auths.String)
-	if cached {
-		s.db.enroll.put(cacheKey, gen, auths.String)
-	}
-	st.DeviceSeen, st.DeviceVerified, st.DeviceCount = device.Valid, device.Int64 == 2, int(devCount)
-	st.IPVerified = ipOK.Valid
-	if locs.Valid {
-		if st.VerifiedLocations, err = parseLocations(locs.String); err != nil {
-			return nil, err
+	st.Authenticators = parseAuthenticators(tenantID, userID, r.auths.String)
+	st.DeviceSeen, st.DeviceVerified, st.DeviceCount = r.device.Valid, r.device.Int64 == 2, int(r.devCount)
+	st.IPVerified = r.ipOK.Valid
+	if r.locs.Valid {
+		var err error
+		if st.VerifiedLocations, err = parseLocations(r.locs.String); err != nil {
+			return err
 		}
 	}
 	if need&vigil.NeedActionCounts != 0 {
-		st.ActionsLastHour, st.ActionsLastDay = int(hourCount), int(dayCount)
+		st.ActionsLastHour, st.ActionsLastDay = int(r.hourCount), int(r.dayCount)
 	}
 	if need&vigil.NeedFailedChallenges != 0 {
-		st.FailedChallengesLastHour = int(failed)
+		st.FailedChallengesLastHour = int(r.failed)
 	}
 	if need&vigil.NeedDistinctIPs != 0 {
-		st.DistinctIPsLastDay = int(ips)
+		st.DistinctIPsLastDay = int(r.ips)
 	}
-	return st, nil
+	return nil
 }
 
 // parseAuthenticators decodes the risk state query's authenticator
