@@ -152,7 +152,9 @@ func (s *RiskStateService) FindRiskState(ctx context.Context, q *vigil.RiskQuery
 		}
 	}
 
-	if s.db.hist != nil && !s.direct {
+	// Any other need on SQLite: the history cache (cached is set only
+	// when the enrollment cache applies).
+	if s.db.hist != nil && !s.direct && !cached {
 		k := enrollKey{tenantID, q.UserID}
 		gen := s.db.histGen.Load()
 		custom, hit, tok := s.db.hist.lookup(k, gen, q, need, st)
