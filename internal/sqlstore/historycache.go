@@ -44,6 +44,7 @@ import (
 type historyCache struct {
 	mu      sync.Mutex
 	m       map[enrollKey]*history
+	rows    int // the rows of every entry of m (history.rows)
 	stripes [historyStripes]historyStripe
 	seed    maphash.Seed
 }
@@ -57,9 +58,14 @@ type historyStripe struct {
 	ver  uint64 // advanced whenever such a transaction ends
 }
 
-// maxHistoryEntries bounds the cache; when it is full, an eighth of the
-// entries go.
-const maxHistoryEntries = 1 << 16
+// maxHistoryEntries and maxHistoryCacheRows bound the cache: the users it
+// holds, and the actions, devices and IP addresses of all of them together
+// (a few tens of bytes each, so tens of MiB at most). When either is
+// reached, an eighth of the entries go.
+const (
+	maxHistoryEntries   = 1 << 16
+	maxHistoryCacheRows = 1 << 20
+)
 
 // maxHistoryRows is how many devices, verified IP addresses or actions in
 // the window a cached user may have.
@@ -137,16 +143,38 @@ func (c *historyCache) put(k enrollKey, tok historyToken, h *history) {
 	if s := c.stripes[tok.stripe]; s.busy != 0 || s.ver != tok.ver {
 		return
 	}
-	if len(c.m) >= maxHistoryEntries {
-		n := 0
-		for k := range c.m {
-			delete(c.m, k)
-			if n++; n >= maxHistoryEntries/8 {
-				break
-			}
-		}
-	}
+	c.remove(k)
 	c.m[k] = h
+	c.rows += h.rows()
+	c.trim()
+}
+
+// remove drops k's entry, if any.
+func (c *historyCache) remove(k enrollKey) {
+	if h := c.m[k]; h != nil {
+		c.rows -= h.rows()
+		delete(c.m, k)
+	}
+}
+
+// trim drops an eighth of the entries (whichever the map yields first) when
+// the cache has outgrown a bound.
+func (c *historyCache) trim() {
+	if len(c.m) <= maxHistoryEntries && c.rows <= maxHistoryCacheRows {
+		return
+	}
+	n := max(1, len(c.m)/8)
+	for k := range c.m {
+		if n--; n < 0 {
+			break
+		}
+		c.remove(k)
+	}
+}
+
+// rows counts what h holds, for the cache's bound.
+func (h *history) rows() int {
+	return 1 + len(h.actions) + len(h.devices) + len(h.ips) + len(h.locations)
 }
 
 // enter marks the stripes of the batch's tracks busy, before the writer
@@ -179,11 +207,16 @@ func (c *historyCache) leave(ops []*writeOp, results []error, committed bool, ge
 			continue
 		}
 		if h := c.m[n.key]; h != nil {
+			before := h.rows()
 			if h.gen != gen || !h.add(n) {
-				delete(c.m, n.key)
+				c.rows += h.rows() - before
+				c.remove(n.key)
+				continue
 			}
+			c.rows += h.rows() - before
 		}
 	}
+	c.trim()
 }
 
 // add applies a committed track to h, as the actions_track_user trigger

@@ -267,3 +267,28 @@ func testHistoryCacheRace(t *testing.T, open opener) {
 		}
 	}
 }
+
+// TestHistoryCacheBound fills the cache with users of many actions: it keeps
+// its count of rows exact and stays within its bound on rows.
+func TestHistoryCacheBound(t *testing.T) {
+	c := newHistoryCache()
+	big := make([]recentAction, maxHistoryRows)
+	for i := range 3 * maxHistoryCacheRows / maxHistoryRows {
+		k := enrollKey{"t", fmt.Sprintf("user-%d", i)}
+		_, _, tok := c.lookup(k, 0, &vigil.RiskQuery{UserID: k.userID, Now: time.Unix(1e9, 0)}, allNeeds, &vigil.RiskState{})
+		c.put(k, tok, &history{actions: big, devices: map[string]bool{"d": false}, ips: map[string]bool{}})
+		if c.rows > maxHistoryCacheRows {
+			t.Fatalf("after %d users the cache holds %d rows, over its bound of %d", i+1, c.rows, maxHistoryCacheRows)
+		}
+	}
+	sum := 0
+	for _, h := range c.m {
+		sum += h.rows()
+	}
+	if sum != c.rows {
+		t.Fatalf("the cache counts %d rows; its entries hold %d", c.rows, sum)
+	}
+	if len(c.m) == 0 {
+		t.Fatal("the cache is empty")
+	}
+}
