@@ -59,7 +59,7 @@ func validate(rs []*vigil.Rule, listExists func(string) bool) error {
 
 // openServer opens path (creating and migrating it when new) as one server
 // whose clock is clock.
-func openServer(t *testing.T, path string, box vigil.Cipher, clock *fakeClock) *server {
+func openServer(t testing.TB, path string, box vigil.Cipher, clock interface{ Now() time.Time }) *server {
 	t.Helper()
 	ctx := context.Background()
 	db, err := sqlstore.Open(ctx, path, sqlstore.Options{Cipher: box, Now: clock.Now})
@@ -83,7 +83,7 @@ func openServer(t *testing.T, path string, box vigil.Cipher, clock *fakeClock) *
 	return s
 }
 
-func newBox(t *testing.T) vigil.Cipher {
+func newBox(t testing.TB) vigil.Cipher {
 	key := make([]byte, secretbox.KeySize)
 	rand.Read(key)
 	box, err := secretbox.New(key)
