@@ -263,11 +263,11 @@ func TestRuleChangesReachEveryServer(t *testing.T) {
 
 	// Late in the cache second, a track is answered from the cached set
 	// at once and reloads it in the background, so that the change shows
-	// before the second is up and no track waits for the reload.
-	if _, err := s1.lists.UpdateValueList(ctx, "bad-ips", func(l *vigil.ValueList) error {
-		l.Items = json.RawMessage(`["192.0.2.2"]`)
-		return nil
-	}); err != nil {
+	// before the second is up and no track waits for the reload. (A rule
+	// change, not a list change: a reload refills a changed list in place,
+	// under the set being answered from.)
+	if err := s1.rules.CreateRule(ctx, &vigil.Rule{ActionCode: "signIn", ID: "r2", Name: "Exactly this IP", IsActive: true,
+		Priority: 1, Type: vigil.OutcomeBlock, Conditions: json.RawMessage(`{"==":[{"var":"ip.address"},"192.0.2.2"]}`)}); err != nil {
 		t.Fatal(err)
 	}
 	clock.Advance(risk.DefaultConfigCacheTTL * 9 / 10)
