@@ -275,6 +275,23 @@ func newAPIServer(db *sqlstore.DB, svc *services, sources *datapoint.Sources, cd
 	if err := reg.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})); err != nil {
 		return nil, fmt.Errorf("register metrics: %w", err)
 	}
+	for _, c := range []struct {
+		name, help string
+		count      func(sqlstore.RiskCacheStats) uint64
+	}{
+		{"vigil_risk_history_cache_hits_total", "Risk state reads of tracks answered from the history cache (SQLite only).",
+			func(s sqlstore.RiskCacheStats) uint64 { return s.Hits }},
+		{"vigil_risk_history_cache_misses_total", "Risk state reads of tracks that read the user's history from the database (SQLite only).",
+			func(s sqlstore.RiskCacheStats) uint64 { return s.Misses }},
+		{"vigil_risk_history_cache_uncached_total", "Of those misses, users with too much history to cache (SQLite only).",
+			func(s sqlstore.RiskCacheStats) uint64 { return s.Uncached }},
+	} {
+		f := prometheus.NewCounterFunc(prometheus.CounterOpts{Name: c.name, Help: c.help},
+			func() float64 { return float64(c.count(db.RiskCacheStats())) })
+		if err := reg.Register(f); err != nil {
+			return nil, fmt.Errorf("register metrics: %w", err)
+		}
+	}
 
 	issuer := token.New(svc.signingKeys, token.Options{Rand: e.rand})
 	evaluator := risk.NewRulesEvaluator(risk.RulesConfig{Sources: sources}, risk.RulesDeps{

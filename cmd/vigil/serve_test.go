@@ -562,8 +562,14 @@ func TestServeSeparateMetrics(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "vigil_http_requests_total") {
-		t.Errorf("GET /metrics on the metrics listener: %d, body lacks vigil_http_requests_total", resp.StatusCode)
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("GET /metrics on the metrics listener: %d", resp.StatusCode)
+	}
+	for _, name := range []string{"vigil_http_requests_total", "vigil_risk_history_cache_hits_total",
+		"vigil_risk_history_cache_misses_total", "vigil_risk_history_cache_uncached_total"} {
+		if !strings.Contains(string(body), name) {
+			t.Errorf("GET /metrics on the metrics listener: the body lacks %s", name)
+		}
 	}
 	if err := s.stop(); err != nil {
 		t.Fatalf("serve returned %v", err)

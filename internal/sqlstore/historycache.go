@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	vigil "github.com/vigil-auth/vigil"
 )
@@ -47,6 +48,11 @@ type historyCache struct {
 	rows    int // the rows of every entry of m (history.rows)
 	stripes [historyStripes]historyStripe
 	seed    maphash.Seed
+
+	// hits, misses and uncached count risk state reads: answered from an
+	// entry, loaded (and stored if no track interfered), and read from the
+	// tables because the user has too much history to cache.
+	hits, misses, uncached atomic.Uint64
 }
 
 // historyStripes is the number of stripes whose versions guard stores: a
@@ -126,8 +132,10 @@ func (c *historyCache) lookup(k enrollKey, gen uint64, q *vigil.RiskQuery, need 
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if h := c.m[k]; h != nil && h.gen == gen && h.from <= now-day-hour {
+		c.hits.Add(1)
 		return h.derive(k, now, q, need, st), true, historyToken{}
 	}
+	c.misses.Add(1)
 	i := c.stripe(k)
 	return sql.NullString{}, false, historyToken{stripe: i, ver: c.stripes[i].ver, ok: c.stripes[i].busy == 0}
 }
@@ -407,4 +415,20 @@ func (s *RiskStateService) loadHistory(ctx context.Context, k enrollKey, from in
 	}
 	slices.SortFunc(h.actions, func(a, b recentAction) int { return cmp.Compare(a.created, b.created) })
 	return h, true, nil
+}
+
+// RiskCacheStats counts the risk state reads that SQLite's history cache
+// answered (Hits), that missed it and read the user's history (Misses), and,
+// among those, the users with too much history to cache (Uncached). All zero
+// on PostgreSQL, which has no such cache.
+type RiskCacheStats struct {
+	Hits, Misses, Uncached uint64
+}
+
+// RiskCacheStats returns the history cache's counts since the DB opened.
+func (db *DB) RiskCacheStats() RiskCacheStats {
+	if db.hist == nil {
+		return RiskCacheStats{}
+	}
+	return RiskCacheStats{Hits: db.hist.hits.Load(), Misses: db.hist.misses.Load(), Uncached: db.hist.uncached.Load()}
 }

@@ -200,6 +200,32 @@ func TestHistoryCacheHits(t *testing.T) {
 	if st.ActionsLastHour != 1 {
 		t.Fatalf("ActionsLastHour = %d after the entry was cut to one action, want 1 (from the cache)", st.ActionsLastHour)
 	}
+	// The first read loaded; the five after it were answered.
+	if got, want := db.RiskCacheStats(), (RiskCacheStats{Hits: 5, Misses: 1}); got != want {
+		t.Errorf("RiskCacheStats = %+v, want %+v", got, want)
+	}
+
+	// A user with more actions in the window than an entry may hold is
+	// read from the tables, and counted so.
+	for range maxHistoryRows + 1 {
+		a := &vigil.Action{UserID: "busy", Code: "signIn", Decision: vigil.Decision{Outcome: vigil.OutcomeAllow}}
+		if _, _, err := actions.CreateAction(ctx, a, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	q = vigil.RiskQuery{UserID: "busy", ActionCode: "signIn", Now: clock.Now(), Need: allNeeds}
+	for range 2 {
+		st, err := rs.FindRiskState(ctx, &q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.ActionsLastHour != maxHistoryRows+1 {
+			t.Fatalf("busy user: ActionsLastHour = %d, want %d", st.ActionsLastHour, maxHistoryRows+1)
+		}
+	}
+	if got := db.RiskCacheStats(); got.Uncached != 2 || got.Misses != 3 {
+		t.Errorf("RiskCacheStats after two reads of a busy user = %+v, want 3 misses, 2 of them uncached", got)
+	}
 }
 
 func tenantIDOf(t *testing.T, ctx context.Context) string {

@@ -168,6 +168,8 @@ func (s *RiskStateService) FindRiskState(ctx context.Context, q *vigil.RiskQuery
 				custom = h.derive(k, micros(q.Now), q, need, st)
 				s.db.hist.put(k, tok, h)
 				hit = true
+			} else {
+				s.db.hist.uncached.Add(1)
 			}
 		}
 		if hit {
