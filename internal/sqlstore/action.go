@@ -173,30 +173,17 @@ func encodeDecision(dec *vigil.Decision) string {
 			b = appendJSONString(b, v)
 		}
 	}
-	strs := func(name string, vs []string) {
-		if vs != nil {
-			field(name)
-			b = append(b, '[')
-			for i, v := range vs {
-				if i > 0 {
-					b = append(b, ',')
-				}
-				b = appendJSONString(b, v)
-			}
-			b = append(b, ']')
-		}
-	}
 	methods := func(name string, ms []vigil.VerificationMethod) {
 		if ms != nil {
-			vs := make([]string, len(ms))
-			for i, m := range ms {
-				vs[i] = string(m)
-			}
-			strs(name, vs)
+			field(name)
+			b = appendJSONStrings(b, ms)
 		}
 	}
 	str("Outcome", string(dec.Outcome))
-	strs("RuleIDs", dec.RuleIDs)
+	if dec.RuleIDs != nil {
+		field("RuleIDs")
+		b = appendJSONStrings(b, dec.RuleIDs)
+	}
 	str("PriorityRuleID", dec.PriorityRuleID)
 	if dec.Rules != nil {
 		field("Rules")
@@ -226,11 +213,24 @@ func encodeDecision(dec *vigil.Decision) string {
 	return string(b)
 }
 
+// appendJSONStrings appends vs as a JSON array of strings.
+func appendJSONStrings[S ~string](b []byte, vs []S) []byte {
+	b = append(b, '[')
+	for i, v := range vs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, string(v))
+	}
+	return append(b, ']')
+}
+
 // appendJSONString appends s as a JSON string, as encoding/json writes it.
 func appendJSONString(b []byte, s string) []byte {
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' || c >= utf8.RuneSelf {
-			// Rare in what is stored here: let encoding/json escape it.
+			// Rare in what is stored here: let encoding/json escape it
+			// (marshaling a string cannot fail).
 			q, _ := json.Marshal(s)
 			return append(b, q...)
 		}
@@ -456,7 +456,7 @@ func (s *ActionService) CreateAction(ctx context.Context, a *vigil.Action, newCo
 		// the writer's statement takes care of), the op is done.
 		ins.finish = func() { existing, created = nil, true }
 	}
-	op, err := s.db.enqueueOp(ctx, &writeOp{fn: fn, ins: ins, keepsAuths: true, keepsHistory: true, track: note})
+	op, err := s.db.enqueueOp(ctx, &writeOp{fn: fn, ins: ins, keepsHistory: true, track: note})
 	if err == nil {
 		err = op.wait(ctx)
 	}
@@ -661,7 +661,7 @@ func (s *ActionService) ConsumeReadValidation(ctx context.Context, a *vigil.Acti
 		row.at, row.consumed = micros(tx.now), n == 1
 		return nil
 	}
-	op := &writeOp{fn: fn, data: row, keepsAuths: true, keepsHistory: true}
+	op := &writeOp{fn: fn, data: row, keepsHistory: true}
 	if s.readConsumes != nil {
 		op.group = s.readConsumes.group
 	}
@@ -717,7 +717,7 @@ func (s *ActionService) ConsumeValidation(ctx context.Context, userID, code, ide
 		raw = &r
 		return nil
 	}
-	op, err := s.db.enqueueOp(ctx, &writeOp{fn: fn, cons: ref, claim: claim, keepsAuths: true, keepsHistory: true})
+	op, err := s.db.enqueueOp(ctx, &writeOp{fn: fn, cons: ref, claim: claim, keepsHistory: true})
 	if err == nil {
 		err = op.wait(ctx)
 	}

@@ -273,31 +273,8 @@ func (rr *riskReaders) close() {
 // that row, so that PostgreSQL probes the same indexes once per track in
 // one statement.
 func newRiskReader(db *DB, need vigil.RiskNeeds) *batchReader[riskKey, *riskRow] {
-	cols := []string{`r.tenant_id, r.user_id, r.action_code, r.device_id, r.ip_address, r.now`}
-	if need&vigil.NeedUser != 0 {
-		cols = append(cols, `u.id IS NOT NULL, COALESCE(u.email, ''), COALESCE(u.phone_number, ''),
-			COALESCE(u.username, ''), u.custom, COALESCE(u.created_at, 0), u.last_verified_at`)
-	}
-	if need&vigil.NeedAuthenticators != 0 {
-		cols = append(cols, `(SELECT string_agg(a.method || ':' || CASE WHEN a.is_default THEN '1' ELSE '0' END,
-				',' ORDER BY a.created_at, a.id)
-			FROM authenticators AS a WHERE a.tenant_id = r.tenant_id AND a.user_id = r.user_id)`)
-	}
-	if need&vigil.NeedDevice != 0 {
-		cols = append(cols, `(SELECT CASE WHEN d.verified_at IS NULL THEN 1 ELSE 2 END FROM user_devices AS d
-				WHERE d.tenant_id = r.tenant_id AND d.user_id = r.user_id AND d.device_id = r.device_id),
-			(SELECT COUNT(*) FROM user_devices AS d WHERE d.tenant_id = r.tenant_id AND d.user_id = r.user_id)`)
-	}
-	if need&vigil.NeedIP != 0 {
-		cols = append(cols, `(SELECT 1 FROM user_ips AS i
-				WHERE i.tenant_id = r.tenant_id AND i.user_id = r.user_id AND i.ip_address = r.ip_address),
-			(SELECT string_agg(CAST(l.latitude AS TEXT) || ' ' || CAST(l.longitude AS TEXT) || ' ' ||
-					CAST(l.last_verified_at AS TEXT), ',' ORDER BY l.last_verified_at DESC)
-				FROM (SELECT i.latitude, i.longitude, i.last_verified_at FROM user_ips AS i
-					WHERE i.tenant_id = r.tenant_id AND i.user_id = r.user_id
-					AND i.latitude IS NOT NULL AND i.longitude IS NOT NULL
-					ORDER BY i.last_verified_at DESC LIMIT `+strconv.Itoa(vigil.MaxVerifiedLocations)+`) AS l)`)
-	}
+	cols := append([]string{`r.tenant_id, r.user_id, r.action_code, r.device_id, r.ip_address, r.now`},
+		riskColumns(need, true, riskRefs{tenant: "r.tenant_id", user: "r.user_id", device: "r.device_id", ip: "r.ip_address"})...)
 	if need&activityNeeds != 0 {
 		cols = append(cols, `act.h, act.d, act.f, act.ips`)
 	}

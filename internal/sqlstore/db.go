@@ -94,17 +94,13 @@ type DB struct {
 	// ActionConfigService.ActionConfigVersion.
 	configVersion atomic.Uint64
 
-	// authGen counts write transactions that may have changed
-	// authenticators; enroll caches users' authenticators under it
-	// (SQLite only; nil on PostgreSQL). See enrollCache.
-	authGen atomic.Uint64
-	enroll  *enrollCache
-
 	// histGen counts write transactions that may have changed users'
-	// history other than by tracks; hist caches that history under it
-	// (SQLite only; nil on PostgreSQL). See historyCache.
+	// history (authenticators included) other than by tracks; hist caches
+	// that history, and enroll users' authenticators alone, under it
+	// (SQLite only; nil on PostgreSQL). See historyCache and enrollCache.
 	histGen atomic.Uint64
 	hist    *historyCache
+	enroll  *enrollCache
 
 	// enrollReads batches those reads on PostgreSQL, and actionReads
 	// FindAction (nil on SQLite, whose reads are in-process).

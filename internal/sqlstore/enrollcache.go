@@ -10,11 +10,13 @@ import "sync"
 // therefore exact, not time-bounded:
 //
 //   - Every write transaction on SQLite goes through the one writer. A
-//     transaction that ran any op not known to leave authenticators alone
+//     transaction that ran any op not known to leave users' history alone
 //     (every op but a track's insert and a validation's consume: the safe
-//     default for any new kind of write) advances DB.authGen after it
-//     commits or rolls back and before any of its ops is answered (Tx.end).
-//   - A reader loads authGen before its read and stores what it read under
+//     default for any new kind of write) advances DB.histGen, the history
+//     cache's generation, after it commits or rolls back and before any of
+//     its ops is answered (Tx.end). Neither a track nor a consume touches
+//     authenticators.
+//   - A reader loads histGen before its read and stores what it read under
 //     that generation; an entry is used only while the generation is
 //     unchanged. A write that commits after the load advances the
 //     generation, so the entry is never used; a write that committed

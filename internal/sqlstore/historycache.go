@@ -1,14 +1,12 @@
 package sqlstore
 
 import (
-	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"fmt"
 	"hash/maphash"
 	"slices"
-	"strconv"
 	"sync"
 	"sync/atomic"
 
@@ -316,104 +314,85 @@ const historySQL = `SELECT u.id IS NOT NULL, COALESCE(u.email, ''), COALESCE(u.p
 	COALESCE(u.username, ''), u.custom, COALESCE(u.created_at, 0), u.last_verified_at,
 	(SELECT group_concat(method || ':' || CASE WHEN is_default THEN '1' ELSE '0' END, ',' ORDER BY created_at, id)
 		FROM authenticators WHERE tenant_id = ?1 AND user_id = ?2),
-	(SELECT json_group_array(json_array(device_id, verified_at IS NOT NULL)) FROM (SELECT device_id, verified_at
-		FROM user_devices WHERE tenant_id = ?1 AND user_id = ?2 LIMIT ?4)),
-	(SELECT json_group_array(json_array(ip_address, latitude, longitude, last_verified_at)) FROM (SELECT ip_address,
-		latitude, longitude, last_verified_at FROM user_ips WHERE tenant_id = ?1 AND user_id = ?2 LIMIT ?4)),
-	(SELECT json_group_array(json_array(action_code, created_at, state, state_updated_at, ip_address)) FROM (SELECT
+	(SELECT json_group_array(json_object('id', device_id, 'verified', verified_at IS NOT NULL)) FROM (SELECT device_id,
+		verified_at FROM user_devices WHERE tenant_id = ?1 AND user_id = ?2 LIMIT ?4)),
+	(SELECT json_group_array(json_object('ip', ip_address, 'lat', latitude, 'lon', longitude, 'at', last_verified_at))
+		FROM (SELECT ip_address, latitude, longitude, last_verified_at FROM user_ips
+		WHERE tenant_id = ?1 AND user_id = ?2 LIMIT ?4)),
+	(SELECT json_group_array(json_object('code', action_code, 'at', created_at, 'state', state,
+		'stateAt', state_updated_at, 'ip', ip_address)) FROM (SELECT
 		action_code, created_at, state, state_updated_at, ip_address FROM actions
 		WHERE tenant_id = ?1 AND user_id = ?2 AND created_at >= ?3
 		ORDER BY tenant_id DESC, user_id DESC, created_at DESC LIMIT ?4))
 	FROM (SELECT 1 AS one) AS one LEFT JOIN users AS u ON u.tenant_id = ?1 AND u.id = ?2`
+
+// The JSON rows of historySQL's arrays.
+type (
+	historyDevice struct {
+		ID       string `json:"id"`
+		Verified int    `json:"verified"`
+	}
+	historyIP struct {
+		IP  string   `json:"ip"`
+		Lat *float64 `json:"lat"` // nil: location unknown
+		Lon *float64 `json:"lon"`
+		At  int64    `json:"at"`
+	}
+	historyAction struct {
+		Code    string `json:"code"`
+		At      int64  `json:"at"`
+		State   string `json:"state"`
+		StateAt int64  `json:"stateAt"`
+		IP      string `json:"ip"`
+	}
+)
 
 // loadHistory reads k's history with the actions created at or after from;
 // ok is false when the user has too much of it to cache.
 func (s *RiskStateService) loadHistory(ctx context.Context, k enrollKey, from int64) (h *history, ok bool, err error) {
 	h = &history{from: from}
 	var auths sql.NullString
-	var devices, ips, actions string
+	var rawDevices, rawIPs, rawActions string
 	if err := s.db.readRow(ctx, historySQL, k.tenantID, k.userID, from, maxHistoryRows+1).Scan(
 		&h.userExists, &h.email, &h.phone, &h.username, &h.custom, &h.created, &h.lastVerified,
-		&auths, &devices, &ips, &actions); err != nil {
+		&auths, &rawDevices, &rawIPs, &rawActions); err != nil {
 		return nil, false, unclean(fmt.Errorf("find risk history: %w", err))
 	}
 	h.auths = auths.String
-
-	var rows [][]json.RawMessage
-	decode := func(what, s string) bool {
-		rows = rows[:0]
-		if err == nil {
-			if err = json.Unmarshal([]byte(s), &rows); err != nil {
-				err = fmt.Errorf("decode %s of risk history: %w", what, err)
-			}
+	var devices []historyDevice
+	var ips []historyIP
+	var actions []historyAction
+	for _, c := range []struct {
+		what string
+		raw  string
+		into any
+	}{{"devices", rawDevices, &devices}, {"IP addresses", rawIPs, &ips}, {"actions", rawActions, &actions}} {
+		if err := json.Unmarshal([]byte(c.raw), c.into); err != nil {
+			return nil, false, fmt.Errorf("decode %s of risk history: %w", c.what, err)
 		}
-		return err == nil && len(rows) <= maxHistoryRows
 	}
-	str := func(m json.RawMessage) (v string) {
-		if err == nil {
-			err = json.Unmarshal(m, &v)
-		}
-		return v
-	}
-	num := func(m json.RawMessage) (v int64) {
-		if err == nil && string(m) != "null" {
-			v, err = strconv.ParseInt(string(m), 10, 64)
-		}
-		return v
-	}
-	row := func(r []json.RawMessage, n int) bool {
-		if err == nil && len(r) != n {
-			err = fmt.Errorf("decode risk history: a row of %d values, want %d", len(r), n)
-		}
-		return err == nil
+	if len(devices) > maxHistoryRows || len(ips) > maxHistoryRows || len(actions) > maxHistoryRows {
+		return nil, false, nil
 	}
 
-	if !decode("devices", devices) {
-		return nil, false, err
+	h.devices = make(map[string]bool, len(devices))
+	for _, d := range devices {
+		h.devices[d.ID] = d.Verified != 0
 	}
-	h.devices = make(map[string]bool, len(rows))
-	for _, r := range rows {
-		if row(r, 2) {
-			h.devices[str(r[0])] = num(r[1]) != 0
+	h.ips = make(map[string]bool, len(ips))
+	for _, ip := range ips {
+		h.ips[ip.IP] = true
+		if ip.Lat != nil && ip.Lon != nil {
+			h.locations = append(h.locations, vigil.VerifiedLocation{
+				GeoPoint: vigil.GeoPoint{Latitude: *ip.Lat, Longitude: *ip.Lon}, At: fromMicros(ip.At)})
 		}
-	}
-	if !decode("IP addresses", ips) {
-		return nil, false, err
-	}
-	h.ips = make(map[string]bool, len(rows))
-	for _, r := range rows {
-		if !row(r, 4) {
-			break
-		}
-		h.ips[str(r[0])] = true
-		if string(r[1]) == "null" || string(r[2]) == "null" {
-			continue
-		}
-		var loc vigil.VerifiedLocation
-		if err == nil {
-			if err = json.Unmarshal(r[1], &loc.Latitude); err == nil {
-				err = json.Unmarshal(r[2], &loc.Longitude)
-			}
-		}
-		loc.At = fromMicros(num(r[3]))
-		h.locations = append(h.locations, loc)
 	}
 	slices.SortStableFunc(h.locations, func(a, b vigil.VerifiedLocation) int { return b.At.Compare(a.At) })
 	h.locations = h.locations[:min(len(h.locations), vigil.MaxVerifiedLocations)]
-	if !decode("actions", actions) {
-		return nil, false, err
+	h.actions = make([]recentAction, len(actions))
+	for i, a := range actions {
+		h.actions[i] = recentAction{code: a.Code, created: a.At, state: a.State, stateUpdated: a.StateAt, ip: a.IP}
 	}
-	h.actions = make([]recentAction, 0, len(rows))
-	for _, r := range rows {
-		if row(r, 5) {
-			h.actions = append(h.actions, recentAction{code: str(r[0]), created: num(r[1]), state: str(r[2]),
-				stateUpdated: num(r[3]), ip: str(r[4])})
-		}
-	}
-	if err != nil {
-		return nil, false, err
-	}
-	slices.SortFunc(h.actions, func(a, b recentAction) int { return cmp.Compare(a.created, b.created) })
 	return h, true, nil
 }
 

@@ -59,34 +59,8 @@ func (s *RiskStateService) query(need vigil.RiskNeeds) string {
 	if q, ok := s.queries[need]; ok {
 		return q
 	}
-	pg := s.db.dialect.name == DialectPostgres
-	agg := func(expr, order string) string {
-		if pg {
-			return `string_agg(` + expr + `, ',' ORDER BY ` + order + `)`
-		}
-		return `group_concat(` + expr + `, ',' ORDER BY ` + order + `)`
-	}
-	var cols []string
-	if need&vigil.NeedUser != 0 {
-		cols = append(cols, `u.id IS NOT NULL, COALESCE(u.email, ''), COALESCE(u.phone_number, ''),
-			COALESCE(u.username, ''), u.custom, COALESCE(u.created_at, 0), u.last_verified_at`)
-	}
-	if need&vigil.NeedAuthenticators != 0 {
-		cols = append(cols, `(SELECT `+agg(`method || ':' || CASE WHEN is_default THEN '1' ELSE '0' END`, `created_at, id`)+`
-			FROM authenticators WHERE tenant_id = ? AND user_id = ?)`)
-	}
-	if need&vigil.NeedDevice != 0 {
-		cols = append(cols, `(SELECT CASE WHEN verified_at IS NULL THEN 1 ELSE 2 END FROM user_devices
-				WHERE tenant_id = ? AND user_id = ? AND device_id = ?),
-			(SELECT COUNT(*) FROM user_devices WHERE tenant_id = ? AND user_id = ?)`)
-	}
-	if need&vigil.NeedIP != 0 {
-		cols = append(cols, `(SELECT 1 FROM user_ips WHERE tenant_id = ? AND user_id = ? AND ip_address = ?),
-			(SELECT `+agg(`CAST(latitude AS TEXT) || ' ' || CAST(longitude AS TEXT) || ' ' || CAST(last_verified_at AS TEXT)`,
-			`last_verified_at DESC`)+` FROM (SELECT latitude, longitude, last_verified_at FROM user_ips
-				WHERE tenant_id = ? AND user_id = ? AND latitude IS NOT NULL AND longitude IS NOT NULL
-				ORDER BY last_verified_at DESC LIMIT `+strconv.Itoa(vigil.MaxVerifiedLocations)+`) AS l)`)
-	}
+	// Placeholders in the order FindRiskState passes its arguments.
+	cols := riskColumns(need, s.db.dialect.name == DialectPostgres, riskRefs{tenant: "?", user: "?", device: "?", ip: "?"})
 	if need&activityNeeds != 0 {
 		cols = append(cols, `act.h, act.d, act.f, act.ips`)
 	}
@@ -110,6 +84,53 @@ func (s *RiskStateService) query(need vigil.RiskNeeds) string {
 	q = s.db.rebind(q)
 	s.queries[need] = q
 	return q
+}
+
+// riskRefs are how the risk state query's columns name the values of the
+// track they are read for: "?" placeholders (the statement of one track,
+// whose arguments follow the columns' order), or columns of the row of
+// unnest that a batched read takes each track's values from.
+type riskRefs struct{ tenant, user, device, ip string }
+
+// riskColumns returns the risk state query's columns for need, up to the
+// activity aggregate (whose join differs between the two forms): the user's
+// row (from a join aliased u), then the authenticators' aggregate, the
+// device's two and the IP address's two scalar subqueries. With refs of
+// "?", the placeholders come in the order tenant, user (authenticators);
+// tenant, user, device, tenant, user (device); tenant, user, ip, tenant,
+// user (IP address).
+func riskColumns(need vigil.RiskNeeds, pg bool, ref riskRefs) []string {
+	agg := func(expr, order string) string {
+		if pg {
+			return `string_agg(` + expr + `, ',' ORDER BY ` + order + `)`
+		}
+		return `group_concat(` + expr + `, ',' ORDER BY ` + order + `)`
+	}
+	var cols []string
+	if need&vigil.NeedUser != 0 {
+		cols = append(cols, `u.id IS NOT NULL, COALESCE(u.email, ''), COALESCE(u.phone_number, ''),
+			COALESCE(u.username, ''), u.custom, COALESCE(u.created_at, 0), u.last_verified_at`)
+	}
+	if need&vigil.NeedAuthenticators != 0 {
+		cols = append(cols, `(SELECT `+agg(`a.method || ':' || CASE WHEN a.is_default THEN '1' ELSE '0' END`, `a.created_at, a.id`)+`
+			FROM authenticators AS a WHERE a.tenant_id = `+ref.tenant+` AND a.user_id = `+ref.user+`)`)
+	}
+	if need&vigil.NeedDevice != 0 {
+		cols = append(cols, `(SELECT CASE WHEN d.verified_at IS NULL THEN 1 ELSE 2 END FROM user_devices AS d
+				WHERE d.tenant_id = `+ref.tenant+` AND d.user_id = `+ref.user+` AND d.device_id = `+ref.device+`),
+			(SELECT COUNT(*) FROM user_devices AS d WHERE d.tenant_id = `+ref.tenant+` AND d.user_id = `+ref.user+`)`)
+	}
+	if need&vigil.NeedIP != 0 {
+		cols = append(cols, `(SELECT 1 FROM user_ips AS i
+				WHERE i.tenant_id = `+ref.tenant+` AND i.user_id = `+ref.user+` AND i.ip_address = `+ref.ip+`),
+			(SELECT `+agg(`CAST(l.latitude AS TEXT) || ' ' || CAST(l.longitude AS TEXT) || ' ' || CAST(l.last_verified_at AS TEXT)`,
+			`l.last_verified_at DESC`)+`
+				FROM (SELECT i.latitude, i.longitude, i.last_verified_at FROM user_ips AS i
+					WHERE i.tenant_id = `+ref.tenant+` AND i.user_id = `+ref.user+`
+					AND i.latitude IS NOT NULL AND i.longitude IS NOT NULL
+					ORDER BY i.last_verified_at DESC LIMIT `+strconv.Itoa(vigil.MaxVerifiedLocations)+`) AS l)`)
+	}
+	return cols
 }
 
 // FindRiskState returns the parts of a user's history that q.Need names, in
@@ -145,7 +166,7 @@ func (s *RiskStateService) FindRiskState(ctx context.Context, q *vigil.RiskQuery
 	var gen uint64
 	cached := s.db.enroll != nil && need == vigil.NeedAuthenticators
 	if cached {
-		cacheKey, gen = enrollKey{tenantID, q.UserID}, s.db.authGen.Load()
+		cacheKey, gen = enrollKey{tenantID, q.UserID}, s.db.histGen.Load()
 		if auths, ok := s.db.enroll.get(cacheKey, gen); ok {
 			st.Authenticators = parseAuthenticators(tenantID, q.UserID, auths)
 			return st, nil
@@ -155,29 +176,11 @@ func (s *RiskStateService) FindRiskState(ctx context.Context, q *vigil.RiskQuery
 	// Any other need on SQLite: the history cache (cached is set only
 	// when the enrollment cache applies).
 	if s.db.hist != nil && !s.direct && !cached {
-		k := enrollKey{tenantID, q.UserID}
-		gen := s.db.histGen.Load()
-		custom, hit, tok := s.db.hist.lookup(k, gen, q, need, st)
-		if !hit {
-			h, ok, err := s.loadHistory(ctx, k, micros(q.Now)-day-hour)
-			if err != nil {
-				return nil, err
-			}
-			if ok {
-				h.gen = gen
-				custom = h.derive(k, micros(q.Now), q, need, st)
-				s.db.hist.put(k, tok, h)
-				hit = true
-			} else {
-				s.db.hist.uncached.Add(1)
-			}
+		ok, err := s.fromHistory(ctx, enrollKey{tenantID, q.UserID}, q, need, st)
+		if err != nil {
+			return nil, err
 		}
-		if hit {
-			if custom.Valid {
-				if err := json.Unmarshal([]byte(custom.String), &st.User.Custom); err != nil {
-					return nil, fmt.Errorf("decode custom of user: %w", err)
-				}
-			}
+		if ok {
 			return st, nil
 		}
 	}
@@ -225,6 +228,40 @@ func (s *RiskStateService) FindRiskState(ctx context.Context, q *vigil.RiskQuery
 		s.db.enroll.put(cacheKey, gen, row.auths.String)
 	}
 	return st, nil
+}
+
+// fromHistory fills st from the history cache, loading the user's history
+// on a miss; false when the user has too much history to cache.
+func (s *RiskStateService) fromHistory(ctx context.Context, k enrollKey, q *vigil.RiskQuery, need vigil.RiskNeeds, st *vigil.RiskState) (bool, error) {
+	gen := s.db.histGen.Load()
+	custom, hit, tok := s.db.hist.lookup(k, gen, q, need, st)
+	if !hit {
+		h, ok, err := s.loadHistory(ctx, k, micros(q.Now)-day-hour)
+		if err != nil || !ok {
+			if err == nil {
+				s.db.hist.uncached.Add(1)
+			}
+			return false, err
+		}
+		h.gen = gen
+		custom = h.derive(k, micros(q.Now), q, need, st)
+		s.db.hist.put(k, tok, h)
+	}
+	if st.User != nil {
+		return true, decodeCustom(custom, st.User)
+	}
+	return true, nil
+}
+
+// decodeCustom sets u.Custom from the users.custom column (NULL: unset).
+func decodeCustom(custom sql.NullString, u *vigil.User) error {
+	if !custom.Valid {
+		return nil
+	}
+	if err := json.Unmarshal([]byte(custom.String), &u.Custom); err != nil {
+		return fmt.Errorf("decode custom of user: %w", err)
+	}
+	return nil
 }
 
 // batched returns the reader that batches reads of need on PostgreSQL; nil
@@ -285,10 +322,8 @@ func (r *riskRow) fill(st *vigil.RiskState, tenantID, userID string, need vigil.
 	if need&vigil.NeedUser != 0 && r.userExists {
 		u := &vigil.User{TenantID: tenantID, ID: userID, Email: r.email, PhoneNumber: r.phone, Username: r.username,
 			CreatedAt: fromMicros(r.created)}
-		if r.custom.Valid {
-			if err := json.Unmarshal([]byte(r.custom.String), &u.Custom); err != nil {
-				return fmt.Errorf("decode custom of user: %w", err)
-			}
+		if err := decodeCustom(r.custom, u); err != nil {
+			return err
 		}
 		st.User = u
 		st.LastVerifiedAt = fromNullMicros(r.lastVerified)

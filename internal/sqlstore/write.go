@@ -43,11 +43,9 @@ type Tx struct {
 	// DB.configVersion once the transaction has ended.
 	configChanged bool
 
-	// authsMayChange is set when an op not marked keepsAuths ran in the
-	// transaction; end then advances DB.authGen (see enrollCache).
-	authsMayChange bool
-	// histMayChange is set likewise for an op not marked keepsHistory;
-	// end then advances DB.histGen (see historyCache).
+	// histMayChange is set when an op not marked keepsHistory ran in the
+	// transaction; end then advances DB.histGen (see historyCache and
+	// enrollCache).
 	histMayChange bool
 }
 
@@ -109,16 +107,13 @@ func (t *Tx) changedConfig() { t.configChanged = true }
 // rollback too is harmless (a cache reloads), and it keeps the bump after
 // the commit in every path.
 //
-// Likewise it advances the authenticator generation after a transaction
-// that ran an op not known to leave authenticators alone: after the commit
-// and before any op is answered, so that a caller told its enrollment
-// committed never meets a cached "not enrolled" afterwards.
+// Likewise it advances the history generation after a transaction that ran
+// an op not known to leave users' history (authenticators included) alone:
+// after the commit and before any op is answered, so that a caller told its
+// enrollment committed never meets a cached "not enrolled" afterwards.
 func (t *Tx) end() {
 	if t.configChanged {
 		t.db.configVersion.Add(1)
-	}
-	if t.authsMayChange {
-		t.db.authGen.Add(1)
 	}
 	if t.histMayChange {
 		t.db.histGen.Add(1)
@@ -161,15 +156,10 @@ type writeOp struct {
 	group opGroup
 	data  any
 
-	// keepsAuths says that fn writes no authenticator and no user that
-	// has one (a track's insert, a validation's consume), so its
-	// transaction leaves cached enrollment valid (see enrollCache).
-	keepsAuths bool
-
 	// keepsHistory says that fn changes no user's history as the risk state
-	// reads it (a validation's consume), or only as track says (a track's
-	// insert), so its transaction leaves cached history valid (see
-	// historyCache).
+	// reads it, authenticators included (a validation's consume), or only as
+	// track says (a track's insert), so its transaction leaves cached
+	// history and enrollment valid (see historyCache and enrollCache).
 	keepsHistory bool
 	// track, for a track's insert, is what it adds to its user's history.
 	track *trackNote
@@ -451,9 +441,6 @@ func (db *DB) begin() (*Tx, error) {
 
 // runOp runs one op in t, with a fresh timestamp and advance list.
 func (t *Tx) runOp(op *writeOp) error {
-	if !op.keepsAuths {
-		t.authsMayChange = true
-	}
 	if !op.keepsHistory {
 		t.histMayChange = true
 	}
