@@ -83,7 +83,7 @@ type Decision struct {
 	VerificationMethods       []VerificationMethod // methods permitted; nil: any
 	DefaultVerificationMethod VerificationMethod
 	PromptToEnrollMethods     []VerificationMethod
-	Output                    json.RawMessage // explainability data; a JSON object, never nil once stored
+	Output                    json.RawMessage // explainability data; a JSON object (stored unchecked), never nil once stored
 }
 
 // ActionContext is what the application told Vigil about the circumstances

@@ -2,6 +2,7 @@ package risk_test
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/vigil-auth/vigil"
 	"github.com/vigil-auth/vigil/internal/sqlstore"
+	"github.com/vigil-auth/vigil/internal/testenv"
 )
 
 // benchRules is the rule set of scripts/bench.sh: 10 rules of 2-4
@@ -38,13 +40,49 @@ type wallClock struct{}
 func (wallClock) Now() time.Time { return time.Now() }
 
 // BenchmarkTrackRules tracks through the whole pipeline in process (no
-// HTTP) over SQLite: the rule set of scripts/bench.sh, 10,000 users, from
+// HTTP) over SQLite, and over PostgreSQL when VIGIL_TEST_POSTGRES_URL is
+// set: the rule set of scripts/bench.sh, 10,000 users, from
 // 64 goroutines, so that the writer group-commits and the history cache
 // warms as under load. ns/op is wall time per track over all goroutines;
 // to compare two versions, run each with -count 10 and compare with
 // benchstat. (The HTTP load tool, cmd/vigil-bench, measures the server.)
 func BenchmarkTrackRules(b *testing.B) {
-	s := openServer(b, filepath.Join(b.TempDir(), "vigil.db"), newBox(b), wallClock{})
+	b.Run("sqlite", func(b *testing.B) {
+		benchmarkTrackRules(b, filepath.Join(b.TempDir(), "vigil.db"))
+	})
+	b.Run("postgres", func(b *testing.B) {
+		benchmarkTrackRules(b, postgresSchemaURL(b))
+	})
+}
+
+// postgresSchemaURL creates a schema of its own in the database that
+// VIGIL_TEST_POSTGRES_URL names (skipping without it) and returns a URL
+// whose connections use it; Cleanup drops it.
+func postgresSchemaURL(b *testing.B) string {
+	b.Helper()
+	base := testenv.PostgresURL(b)
+	admin, err := sql.Open("pgx", base)
+	if err != nil {
+		b.Fatal(err)
+	}
+	schema := fmt.Sprintf("vigil_bench_%d", time.Now().UnixNano())
+	if _, err := admin.Exec(`CREATE SCHEMA ` + schema); err != nil {
+		admin.Close()
+		b.Fatalf("create schema: %v", err)
+	}
+	b.Cleanup(func() {
+		admin.Exec(`DROP SCHEMA ` + schema + ` CASCADE`)
+		admin.Close()
+	})
+	sep := "?"
+	if strings.Contains(base, "?") {
+		sep = "&"
+	}
+	return base + sep + "search_path=" + schema
+}
+
+func benchmarkTrackRules(b *testing.B, dbURL string) {
+	s := openServer(b, dbURL, newBox(b), wallClock{})
 	ctx := vigil.NewContextWithTenant(context.Background(), "t1")
 	if err := sqlstore.NewTenantService(s.db).CreateTenant(context.Background(), &vigil.Tenant{ID: "t1", Name: "t1"}, nil); err != nil {
 		b.Fatal(err)

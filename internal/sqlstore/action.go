@@ -319,8 +319,11 @@ func (r *rawAction) action() (*vigil.Action, error) {
 // CreateAction stores a newly tracked action and fills in its ID, tenant
 // and timestamps (and its State from the decision's outcome when empty, an
 // idempotency key when empty, and an empty object as Decision.Output when
-// nil). If newConfig is not nil and the tenant has no configuration for
-// a.Code, newConfig is created in the same transaction; either way the
+// nil; any other Output is stored as it is, unchecked: it comes from the
+// rules engine, whose encoder is fuzzed against encoding/json, and checking
+// its 2 KB again cost 3.6 % of the server's CPU on every track). If
+// newConfig is not nil and the tenant has no configuration for a.Code,
+// newConfig is created in the same transaction; either way the
 // configuration's LastActionCreatedAt is advanced. The user is created if
 // absent. It returns a itself with created=true.
 //
@@ -372,8 +375,6 @@ func (s *ActionService) CreateAction(ctx context.Context, a *vigil.Action, newCo
 	dec := a.Decision
 	if dec.Output == nil {
 		dec.Output = json.RawMessage(`{}`)
-	} else if !json.Valid(dec.Output) {
-		return nil, false, vigil.Errorf(vigil.EINVALID, "Decision output is not valid JSON.")
 	}
 	decision := encodeDecision(&dec)
 	actx, err := json.Marshal(storedContext(a.Context))

@@ -124,6 +124,50 @@ func TestSQLiteDurabilitySettings(t *testing.T) {
 	}
 }
 
+// TestPostgresActionsStorage checks migration 0012 on PostgreSQL: no
+// planner statistics for the wide columns that no query filters on, and
+// LZ4 for the compressed ones when the server has it.
+func TestPostgresActionsStorage(t *testing.T) {
+	db := openPostgres(t, Options{})
+	ctx := context.Background()
+	var lz4 bool
+	if err := db.read.QueryRowContext(ctx,
+		`SELECT EXISTS (SELECT 1 FROM pg_settings WHERE name = 'default_toast_compression' AND 'lz4' = ANY (enumvals))`).Scan(&lz4); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := db.read.QueryContext(ctx, `SELECT a.attname, a.attstattarget, a.attcompression::text
+		FROM pg_attribute AS a WHERE a.attrelid = 'actions'::regclass AND a.attname IN ('decision', 'context', 'request_hash')
+		ORDER BY a.attname`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	got := map[string]string{}
+	for rows.Next() {
+		var name, compression string
+		var target int
+		if err := rows.Scan(&name, &target, &compression); err != nil {
+			t.Fatal(err)
+		}
+		got[name] = fmt.Sprintf("statistics %d, compression %q", target, compression)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	c := ""
+	if lz4 {
+		c = "l"
+	}
+	want := map[string]string{
+		"context":      fmt.Sprintf("statistics 0, compression %q", c),
+		"decision":     fmt.Sprintf("statistics 0, compression %q", c),
+		"request_hash": `statistics 0, compression ""`,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("actions columns (-want +got):\n%s", diff)
+	}
+}
+
 func TestOpenURLForms(t *testing.T) {
 	dir := t.TempDir()
 	for _, u := range []string{"sqlite://" + dir + "/a/x.db", "sqlite:" + dir + "/b/x.db", dir + "/c/x.db"} {
