@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,8 +21,6 @@ import (
 	"github.com/vigil-auth/vigil/internal/secretbox"
 	"github.com/vigil-auth/vigil/internal/sqlstore"
 	"github.com/vigil-auth/vigil/internal/testenv"
-
-	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver, to create a test schema
 )
 
 // unauthorizedBody is the exact 401 body of contract §1.
@@ -36,27 +33,10 @@ func TestServeFirstStart(t *testing.T) {
 // TestServeFirstStartPostgres runs the first-start scenario on PostgreSQL,
 // in a fresh schema of the database VIGIL_TEST_POSTGRES_URL names.
 func TestServeFirstStartPostgres(t *testing.T) {
-	base := testenv.PostgresURL(t)
-	admin, err := sql.Open("pgx", base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	schema := fmt.Sprintf("vigil_cmd_test_%d", time.Now().UnixNano())
-	if _, err := admin.Exec(`CREATE SCHEMA ` + schema); err != nil {
-		admin.Close()
-		t.Fatalf("create schema: %v", err)
-	}
-	t.Cleanup(func() {
-		admin.Exec(`DROP SCHEMA ` + schema + ` CASCADE`)
-		admin.Close()
-	})
-	sep := "?"
-	if strings.Contains(base, "?") {
-		sep = "&"
-	}
+	u := testenv.PostgresSchemaURL(t, "vigil_cmd_test")
 	env := map[string]string{
 		"VIGIL_DATA_DIR":     t.TempDir(),
-		"VIGIL_DATABASE_URL": base + sep + "search_path=" + schema,
+		"VIGIL_DATABASE_URL": u,
 	}
 	if r := mustRun(t, env, "migrate"); !strings.Contains(r.stderr, "dialect=postgres") {
 		t.Errorf("migrate log = %q, want dialect=postgres", r.stderr)

@@ -2,7 +2,6 @@ package risk_test
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"path/filepath"
@@ -51,34 +50,8 @@ func BenchmarkTrackRules(b *testing.B) {
 		benchmarkTrackRules(b, filepath.Join(b.TempDir(), "vigil.db"))
 	})
 	b.Run("postgres", func(b *testing.B) {
-		benchmarkTrackRules(b, postgresSchemaURL(b))
+		benchmarkTrackRules(b, testenv.PostgresSchemaURL(b, "vigil_bench"))
 	})
-}
-
-// postgresSchemaURL creates a schema of its own in the database that
-// VIGIL_TEST_POSTGRES_URL names (skipping without it) and returns a URL
-// whose connections use it; Cleanup drops it.
-func postgresSchemaURL(b *testing.B) string {
-	b.Helper()
-	base := testenv.PostgresURL(b)
-	admin, err := sql.Open("pgx", base)
-	if err != nil {
-		b.Fatal(err)
-	}
-	schema := fmt.Sprintf("vigil_bench_%d", time.Now().UnixNano())
-	if _, err := admin.Exec(`CREATE SCHEMA ` + schema); err != nil {
-		admin.Close()
-		b.Fatalf("create schema: %v", err)
-	}
-	b.Cleanup(func() {
-		admin.Exec(`DROP SCHEMA ` + schema + ` CASCADE`)
-		admin.Close()
-	})
-	sep := "?"
-	if strings.Contains(base, "?") {
-		sep = "&"
-	}
-	return base + sep + "search_path=" + schema
 }
 
 func benchmarkTrackRules(b *testing.B, dbURL string) {

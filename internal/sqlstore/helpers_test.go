@@ -5,17 +5,14 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
-	"database/sql"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	vigil "github.com/vigil-auth/vigil"
+	"github.com/vigil-auth/vigil/internal/testenv"
 )
 
 // gcmCipher is a minimal AES-256-GCM vigil.Cipher for tests: nonce ||
@@ -99,37 +96,9 @@ func openSQLite(t testing.TB, opts Options) *DB {
 	return db
 }
 
-// postgresSchemaURL creates a random schema and returns a URL whose
-// connections use it; Cleanup drops it.
-func postgresSchemaURL(t testing.TB) string {
-	t.Helper()
-	base := os.Getenv(postgresEnv)
-	if base == "" {
-		t.Skipf("set %s to run the PostgreSQL store tests", postgresEnv)
-	}
-	admin, err := sql.Open("pgx", base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	schema := fmt.Sprintf("vigil_test_%d", time.Now().UnixNano())
-	if _, err := admin.Exec(`CREATE SCHEMA ` + schema); err != nil {
-		admin.Close()
-		t.Fatalf("create schema: %v", err)
-	}
-	t.Cleanup(func() {
-		admin.Exec(`DROP SCHEMA ` + schema + ` CASCADE`)
-		admin.Close()
-	})
-	sep := "?"
-	if strings.Contains(base, "?") {
-		sep = "&"
-	}
-	return base + sep + "search_path=" + schema
-}
-
 func rawPostgres(t testing.TB, opts Options) *DB {
 	t.Helper()
-	u := postgresSchemaURL(t)
+	u := testenv.PostgresSchemaURL(t, "vigil_test")
 	db, err := Open(context.Background(), u, fillOptions(t, opts))
 	if err != nil {
 		t.Fatalf("Open: %v", err)

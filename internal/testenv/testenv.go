@@ -5,8 +5,14 @@
 package testenv
 
 import (
+	"database/sql"
+	"fmt"
 	"os"
+	"strings"
 	"testing"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver, to create a test schema
 )
 
 // RequireAllVar is the environment variable that turns skips into failures.
@@ -30,4 +36,30 @@ func PostgresURL(t testing.TB) string {
 		Missing(t, "PostgreSQL", "set VIGIL_TEST_POSTGRES_URL to run the PostgreSQL suite")
 	}
 	return u
+}
+
+// PostgresSchemaURL creates a schema of its own, named after prefix, in the
+// database that VIGIL_TEST_POSTGRES_URL names (calling Missing when it is
+// unset) and returns a URL whose connections use it; Cleanup drops it.
+func PostgresSchemaURL(t testing.TB, prefix string) string {
+	t.Helper()
+	base := PostgresURL(t)
+	admin, err := sql.Open("pgx", base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	schema := fmt.Sprintf("%s_%d", prefix, time.Now().UnixNano())
+	if _, err := admin.Exec(`CREATE SCHEMA ` + schema); err != nil {
+		admin.Close()
+		t.Fatalf("create schema: %v", err)
+	}
+	t.Cleanup(func() {
+		admin.Exec(`DROP SCHEMA ` + schema + ` CASCADE`)
+		admin.Close()
+	})
+	sep := "?"
+	if strings.Contains(base, "?") {
+		sep = "&"
+	}
+	return base + sep + "search_path=" + schema
 }
