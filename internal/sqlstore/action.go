@@ -8,9 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"time"
-	"unicode/utf8"
 
 	vigil "github.com/vigil-auth/vigil"
+	"github.com/vigil-auth/vigil/internal/jsonlogic"
 )
 
 var (
@@ -225,20 +225,9 @@ func appendJSONStrings[S ~string](b []byte, vs []S) []byte {
 	return append(b, ']')
 }
 
-// appendJSONString appends s as a JSON string, as encoding/json writes it.
-func appendJSONString(b []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' || c >= utf8.RuneSelf {
-			// Rare in what is stored here: let encoding/json escape it
-			// (marshaling a string cannot fail).
-			q, _ := json.Marshal(s)
-			return append(b, q...)
-		}
-	}
-	b = append(b, '"')
-	b = append(b, s...)
-	return append(b, '"')
-}
+// appendJSONString appends s as a JSON string, as encoding/json writes it
+// (jsonlogic's encoder, which the rules engine's output uses too).
+func appendJSONString(b []byte, s string) []byte { return jsonlogic.String(s).AppendJSON(b) }
 
 type storedContext struct {
 	IPAddress          string          `json:",omitzero"`
