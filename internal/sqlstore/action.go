@@ -105,14 +105,25 @@ func NewActionService(db *DB) *ActionService {
 		// A data-modifying CTE (which SQLite lacks) saves a round trip per
 		// track: the user is inserted only if the action was.
 		s.insertWithUser = r(`WITH ins AS (` + insert + ` RETURNING tenant_id, user_id, device_id, created_at),
-			u AS (INSERT INTO users (tenant_id, id, created_at, updated_at)
-				SELECT tenant_id, user_id, created_at, created_at FROM ins
-				ON CONFLICT (tenant_id, id) DO NOTHING),
+			u AS (` + upsertUsersFromIns + `),
 			dev AS (` + upsertDevicesFromIns + `)
 			SELECT COUNT(*) FROM ins`)
 	}
 	return s
 }
+
+// upsertUsersFromIns creates, for the rows of a PostgreSQL data-modifying
+// CTE named ins (RETURNING tenant_id, user_id, created_at), their users if
+// absent, and advances each user's history version by the number of its
+// rows (migration 0014): a user created here starts at that number, so
+// that a server holding the user's history at version v, or as absent,
+// can tell from the version returned whether anything but these rows
+// changed it. Rows are locked in key order, as every writer's are.
+const upsertUsersFromIns = `INSERT INTO users (tenant_id, id, created_at, updated_at, hist_ver)
+	SELECT tenant_id, user_id, MIN(created_at), MIN(created_at), COUNT(*) FROM ins
+	GROUP BY tenant_id, user_id ORDER BY tenant_id, user_id
+	ON CONFLICT (tenant_id, id) DO UPDATE SET hist_ver = users.hist_ver + excluded.hist_ver
+	RETURNING tenant_id, id, hist_base, hist_ver`
 
 // upsertDevicesFromIns records, for the rows of a PostgreSQL data-modifying
 // CTE named ins (RETURNING tenant_id, user_id, device_id, created_at), that
@@ -398,7 +409,7 @@ func (s *ActionService) CreateAction(ctx context.Context, a *vigil.Action, newCo
 		if tx.preInserted != nil {
 			// The writer inserted this batch's actions together (and
 			// stamped args through setTimes).
-			if tx.preInserted[id] {
+			if _, ok := tx.preInserted[id]; ok {
 				n = 1
 			}
 		} else if setTimes(tx.now); s.insertWithUser != "" {
@@ -444,7 +455,7 @@ func (s *ActionService) CreateAction(ctx context.Context, a *vigil.Action, newCo
 	if cfg == nil {
 		// Once its row is in (with its user and last-action time, which
 		// the writer's statement takes care of), the op is done.
-		ins.finish = func() { existing, created = nil, true }
+		ins.finish = func() { existing, created, note.created = nil, true, now }
 	}
 	op, err := s.db.enqueueOp(ctx, &writeOp{fn: fn, ins: ins, keepsHistory: true, track: note})
 	if err == nil {

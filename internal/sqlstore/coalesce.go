@@ -31,8 +31,9 @@ type coalescedKey struct {
 }
 
 // coalescedInsertSQL returns the PostgreSQL statement that inserts n action
-// rows (skipping taken idempotency keys), creates their users if absent,
-// and returns the IDs of the rows inserted. With advance it also advances
+// rows (skipping taken idempotency keys), creates their users if absent
+// (advancing their history versions), and returns the IDs of the rows
+// inserted, each with its user's history version after the statement. With advance it also advances
 // last_action_created_at of each configuration it inserted rows for, so
 // that the statement alone is a whole batch of CreateAction (see
 // insertActionsAlone). Statements are cached by n and advance.
@@ -62,10 +63,7 @@ func (db *DB) coalescedInsertSQL(n int, advance bool) string {
 	}
 	b.WriteString(` ON CONFLICT (tenant_id, idempotency_key) DO NOTHING
 		RETURNING id, tenant_id, user_id, action_code, device_id, created_at),
-		u AS (INSERT INTO users (tenant_id, id, created_at, updated_at)
-			SELECT DISTINCT ON (tenant_id, user_id) tenant_id, user_id, created_at, created_at FROM ins
-			ORDER BY tenant_id, user_id
-			ON CONFLICT (tenant_id, id) DO NOTHING),
+		u AS (` + upsertUsersFromIns + `),
 		dev AS (` + upsertDevicesFromIns + `)`)
 	if advance {
 		// lk locks the configurations to advance in key order (a locking
@@ -87,7 +85,7 @@ func (db *DB) coalescedInsertSQL(n int, advance bool) string {
 			WHERE c.tenant_id = lk.tenant_id AND c.action_code = lk.action_code)`)
 	}
 	b.WriteString(`
-		SELECT id FROM ins`)
+		SELECT ins.id, u.hist_base, u.hist_ver FROM ins JOIN u ON u.tenant_id = ins.tenant_id AND u.id = ins.user_id`)
 	q := b.String()
 	db.coalesced[key] = q
 	return q
@@ -95,8 +93,9 @@ func (db *DB) coalescedInsertSQL(n int, advance bool) string {
 
 // insertActions runs the coalesced insert of ins on q (the batch's
 // transaction, or the write pool for a statement of its own), stamping the
-// rows with now, and returns the IDs of the rows that went in.
-func (db *DB) insertActions(ctx context.Context, q querier, ins []*actionInsert, advance bool) (map[string]bool, error) {
+// rows with now, and returns the IDs of the rows that went in, each with
+// its user's history version once the statement is committed.
+func (db *DB) insertActions(ctx context.Context, q querier, ins []*actionInsert, advance bool) (map[string]histVer, error) {
 	now := db.now()
 	args := make([]any, 0, len(ins)*actionColCount)
 	for _, in := range ins {
@@ -108,13 +107,14 @@ func (db *DB) insertActions(ctx context.Context, q querier, ins []*actionInsert,
 		return nil, fmt.Errorf("insert actions: %w", err)
 	}
 	defer rows.Close()
-	inserted := make(map[string]bool, len(ins))
+	inserted := make(map[string]histVer, len(ins))
 	for rows.Next() {
 		var id string
-		if err := rows.Scan(&id); err != nil {
+		var v histVer
+		if err := rows.Scan(&id, &v.base, &v.ver); err != nil {
 			return nil, fmt.Errorf("insert actions: %w", err)
 		}
-		inserted[id] = true
+		inserted[id] = v
 	}
 	// In autocommit mode the statement's commit is over only once the
 	// driver has read past its last row: an error there (the commit's

@@ -108,6 +108,11 @@ type DB struct {
 	actionReads *batchReader[actionRef, *rawAction]
 	riskReads   *riskReaders // the risk state reads of tracks with rules (PostgreSQL)
 
+	// pgHist caches users' history on PostgreSQL, checked by version
+	// through histReads (see pghistory.go).
+	pgHist    *historyCache
+	histReads *batchReader[histKey, *histRow]
+
 	stats *statsKeeper // PostgreSQL with autovacuum off; else nil
 
 	closeMu sync.RWMutex // guards closed; held for reading while enqueueing
@@ -247,6 +252,7 @@ func Open(ctx context.Context, rawURL string, opts Options) (*DB, error) {
 	}
 	if db.dialect.name == DialectPostgres {
 		db.enrollReads, db.actionReads, db.riskReads = newEnrollReader(db), newActionReader(db), newRiskReaders(db)
+		db.pgHist, db.histReads = newHistoryCache(), newHistReader(db)
 		db.stats = db.startStatsKeeper(ctx)
 	}
 	return db, nil
@@ -381,6 +387,7 @@ func (db *DB) Close() error {
 		db.enrollReads.close()
 		db.actionReads.close()
 		db.riskReads.close()
+		db.histReads.close()
 	}
 	if db.stats != nil {
 		db.stats.close()

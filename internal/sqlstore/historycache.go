@@ -1,12 +1,14 @@
 package sqlstore
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"fmt"
 	"hash/maphash"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -78,8 +80,9 @@ const maxHistoryRows = 256
 // history is what one user's risk state is derived from. It is read and
 // changed only under historyCache.mu.
 type history struct {
-	gen  uint64 // DB.histGen when loaded
-	from int64  // actions holds every action of the user created at or after from
+	gen  uint64  // SQLite: DB.histGen when loaded
+	ver  histVer // PostgreSQL: the version of the user's history it is
+	from int64   // actions holds every action of the user created at or after from
 
 	userExists             bool
 	email, phone, username string
@@ -359,6 +362,16 @@ func (s *RiskStateService) loadHistory(ctx context.Context, k enrollKey, from in
 		return nil, false, unclean(fmt.Errorf("find risk history: %w", err))
 	}
 	h.auths = auths.String
+	if ok, err = h.decode(rawDevices, rawIPs, rawActions); err != nil || !ok {
+		return nil, false, err
+	}
+	return h, true, nil
+}
+
+// decode sets h's devices, IP addresses and actions from the JSON arrays
+// that historySQL (or, on PostgreSQL, histReaderSQL) reads; false when
+// there are too many of any to cache.
+func (h *history) decode(rawDevices, rawIPs, rawActions string) (bool, error) {
 	var devices []historyDevice
 	var ips []historyIP
 	var actions []historyAction
@@ -368,11 +381,11 @@ func (s *RiskStateService) loadHistory(ctx context.Context, k enrollKey, from in
 		into any
 	}{{"devices", rawDevices, &devices}, {"IP addresses", rawIPs, &ips}, {"actions", rawActions, &actions}} {
 		if err := json.Unmarshal([]byte(c.raw), c.into); err != nil {
-			return nil, false, fmt.Errorf("decode %s of risk history: %w", c.what, err)
+			return false, fmt.Errorf("decode %s of risk history: %w", c.what, err)
 		}
 	}
 	if len(devices) > maxHistoryRows || len(ips) > maxHistoryRows || len(actions) > maxHistoryRows {
-		return nil, false, nil
+		return false, nil
 	}
 
 	h.devices = make(map[string]bool, len(devices))
@@ -380,6 +393,14 @@ func (s *RiskStateService) loadHistory(ctx context.Context, k enrollKey, from in
 		h.devices[d.ID] = d.Verified != 0
 	}
 	h.ips = make(map[string]bool, len(ips))
+	// Locations newest first, those of the same time in address order (as
+	// the risk state query's).
+	slices.SortFunc(ips, func(a, b historyIP) int {
+		if c := cmp.Compare(b.At, a.At); c != 0 {
+			return c
+		}
+		return strings.Compare(a.IP, b.IP)
+	})
 	for _, ip := range ips {
 		h.ips[ip.IP] = true
 		if ip.Lat != nil && ip.Lon != nil {
@@ -387,27 +408,26 @@ func (s *RiskStateService) loadHistory(ctx context.Context, k enrollKey, from in
 				GeoPoint: vigil.GeoPoint{Latitude: *ip.Lat, Longitude: *ip.Lon}, At: fromMicros(ip.At)})
 		}
 	}
-	slices.SortStableFunc(h.locations, func(a, b vigil.VerifiedLocation) int { return b.At.Compare(a.At) })
 	h.locations = h.locations[:min(len(h.locations), vigil.MaxVerifiedLocations)]
 	h.actions = make([]recentAction, len(actions))
 	for i, a := range actions {
 		h.actions[i] = recentAction{code: a.Code, created: a.At, state: a.State, stateUpdated: a.StateAt, ip: a.IP}
 	}
-	return h, true, nil
+	return true, nil
 }
 
-// RiskCacheStats counts the risk state reads that SQLite's history cache
+// RiskCacheStats counts the risk state reads that the history cache
 // answered (Hits), that missed it and read the user's history (Misses), and,
-// among those, the users with too much history to cache (Uncached). All zero
-// on PostgreSQL, which has no such cache.
+// among those, the users with too much history to cache (Uncached).
 type RiskCacheStats struct {
 	Hits, Misses, Uncached uint64
 }
 
 // RiskCacheStats returns the history cache's counts since the DB opened.
 func (db *DB) RiskCacheStats() RiskCacheStats {
-	if db.hist == nil {
-		return RiskCacheStats{}
+	c := db.hist
+	if c == nil {
+		c = db.pgHist
 	}
-	return RiskCacheStats{Hits: db.hist.hits.Load(), Misses: db.hist.misses.Load(), Uncached: db.hist.uncached.Load()}
+	return RiskCacheStats{Hits: c.hits.Load(), Misses: c.misses.Load(), Uncached: c.uncached.Load()}
 }

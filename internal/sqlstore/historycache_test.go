@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	vigil "github.com/vigil-auth/vigil"
+	"github.com/vigil-auth/vigil/internal/testenv"
 )
 
 // allNeeds are the parts of a risk state that the history cache answers.
@@ -26,13 +28,29 @@ type historyWorld struct {
 	ctx     context.Context
 	clock   *testClock
 	rng     *rand.Rand
+	servers []*historyServer
+	tracked []*vigil.Action
+
+	// The services of the server that makes the current step's write.
+	actions *ActionService
+	users   *UserService
+	auths   *AuthenticatorService
+}
+
+// historyServer is one server of a historyWorld: its own DB handle (and so
+// its own cache) on the world's database.
+type historyServer struct {
 	db      *DB
 	actions *ActionService
 	users   *UserService
 	auths   *AuthenticatorService
 	cached  *RiskStateService
 	tables  *RiskStateService
-	tracked []*vigil.Action
+}
+
+func newHistoryServer(db *DB) *historyServer {
+	return &historyServer{db: db, actions: NewActionService(db), users: NewUserService(db), auths: NewAuthenticatorService(db),
+		cached: NewRiskStateService(db), tables: &RiskStateService{db: db, queries: map[vigil.RiskNeeds]string{}, direct: true}}
 }
 
 var (
@@ -42,12 +60,14 @@ var (
 	historyIPs     = []string{"", "192.0.2.1", "192.0.2.2", "198.51.100.7"}
 )
 
-func newHistoryWorld(t *testing.T, db *DB, clock *testClock, seed uint64) *historyWorld {
-	return &historyWorld{
-		t: t, ctx: mustTenant(t, db, "t"), clock: clock, rng: rand.New(rand.NewPCG(seed, 1)), db: db,
-		actions: NewActionService(db), users: NewUserService(db), auths: NewAuthenticatorService(db),
-		cached: NewRiskStateService(db), tables: &RiskStateService{db: db, queries: map[vigil.RiskNeeds]string{}, direct: true},
+// newHistoryWorld returns a world of one server per DB, all on the same
+// database; the tenant is created through the first.
+func newHistoryWorld(t *testing.T, clock *testClock, seed uint64, dbs ...*DB) *historyWorld {
+	w := &historyWorld{t: t, ctx: mustTenant(t, dbs[0], "t"), clock: clock, rng: rand.New(rand.NewPCG(seed, 1))}
+	for _, db := range dbs {
+		w.servers = append(w.servers, newHistoryServer(db))
 	}
+	return w
 }
 
 func pick[T any](rng *rand.Rand, s []T) T { return s[rng.IntN(len(s))] }
@@ -68,9 +88,12 @@ func (w *historyWorld) track() {
 	w.tracked = append(w.tracked, a)
 }
 
-// step makes one random write (or lets time pass).
+// step makes one random write, through a random server (or lets time
+// pass).
 func (w *historyWorld) step() string {
 	w.t.Helper()
+	srv := pick(w.rng, w.servers)
+	w.actions, w.users, w.auths = srv.actions, srv.users, srv.auths
 	switch r := w.rng.IntN(20); {
 	case r < 10 || len(w.tracked) == 0:
 		w.track()
@@ -108,6 +131,26 @@ func (w *historyWorld) step() string {
 			w.t.Fatal(err)
 		}
 		return "delete user"
+	case r < 17:
+		// Writes that no service makes today, through the writer: the
+		// caches must follow the tables whatever changes them.
+		q, what := `DELETE FROM user_devices WHERE tenant_id = ? AND user_id = ? AND device_id = ?`, "forget device"
+		arg := pick(w.rng, historyDevices)
+		switch w.rng.IntN(3) {
+		case 1:
+			q, what = `DELETE FROM user_ips WHERE tenant_id = ? AND user_id = ? AND ip_address = ?`, "forget IP address"
+			arg = pick(w.rng, historyIPs)
+		case 2:
+			q, what = `UPDATE user_devices SET verified_at = NULL WHERE tenant_id = ? AND user_id = ? AND device_id = ?`, "unverify device"
+		}
+		tenantID, u := tenantIDOf(w.t, w.ctx), pick(w.rng, historyUsers)
+		if err := srv.db.write(w.ctx, func(tx *Tx) error {
+			_, err := tx.exec(srv.db.rebind(q), tenantID, u, arg)
+			return err
+		}); err != nil {
+			w.t.Fatal(err)
+		}
+		return what
 	default:
 		d := time.Duration(w.rng.IntN(3)) * time.Duration(w.rng.Int64N(int64(50*time.Minute)))
 		w.clock.advance(d)
@@ -115,54 +158,112 @@ func (w *historyWorld) step() string {
 	}
 }
 
-// check compares, for every user, a random query answered by the cache
-// with the same query answered by the tables.
+// check compares, for every user and server, a random query answered by
+// the server's cache with the same query answered by the tables. With
+// several servers it skips half of the pairs at random, so that a server
+// also writes what others changed since its last read.
 func (w *historyWorld) check(after string) {
 	w.t.Helper()
 	for _, u := range historyUsers {
-		q := vigil.RiskQuery{UserID: u, ActionCode: pick(w.rng, historyCodes), DeviceID: pick(w.rng, historyDevices),
-			IPAddress: pick(w.rng, historyIPs), Now: w.clock.Now(), Need: vigil.RiskNeeds(w.rng.IntN(int(allNeeds) + 1))}
-		got, err := w.cached.FindRiskState(w.ctx, &q)
-		if err != nil {
-			w.t.Fatal(err)
-		}
-		want, err := w.tables.FindRiskState(w.ctx, &q)
-		if err != nil {
-			w.t.Fatal(err)
-		}
-		if diff := cmp.Diff(want, got, cmpopts.EquateEmpty()); diff != "" {
-			w.t.Fatalf("after %s, %+v: cached state differs from the tables' (-tables +cached):\n%s", after, q, diff)
+		for i, srv := range w.servers {
+			if len(w.servers) > 1 && w.rng.IntN(2) == 0 {
+				continue
+			}
+			q := vigil.RiskQuery{UserID: u, ActionCode: pick(w.rng, historyCodes), DeviceID: pick(w.rng, historyDevices),
+				IPAddress: pick(w.rng, historyIPs), Now: w.clock.Now(), Need: vigil.RiskNeeds(w.rng.IntN(int(allNeeds) + 1))}
+			got, err := srv.cached.FindRiskState(w.ctx, &q)
+			if err != nil {
+				w.t.Fatal(err)
+			}
+			want, err := srv.tables.FindRiskState(w.ctx, &q)
+			if err != nil {
+				w.t.Fatal(err)
+			}
+			if diff := cmp.Diff(want, got, cmpopts.EquateEmpty()); diff != "" {
+				w.t.Fatalf("after %s, server %d, %+v: cached state differs from the tables' (-tables +cached):\n%s", after, i, q, diff)
+			}
 		}
 	}
 }
 
+// cacheOf returns db's history cache, whichever the dialect.
+func cacheOf(db *DB) *historyCache {
+	if db.hist != nil {
+		return db.hist
+	}
+	return db.pgHist
+}
+
 // TestHistoryCache checks, over random sequences of every kind of write
 // that changes a user's history, that the risk state a track reads is the
-// one the tables hold, whatever the cache held. On PostgreSQL, which has no
-// cache, they compare the batched read with a statement of its own.
+// one the tables hold, whatever the cache held.
 func TestHistoryCache(t *testing.T) {
 	for _, d := range testDialects(t) {
 		t.Run(d.name, func(t *testing.T) {
 			for seed := range uint64(4) {
 				clock := &testClock{t: time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)}
 				db := d.open(t, Options{Now: clock.Now})
-				w := newHistoryWorld(t, db, clock, seed)
+				w := newHistoryWorld(t, clock, seed, db)
 				for range 150 {
 					w.check(w.step())
 				}
-				if db.hist != nil && len(db.hist.m) == 0 {
+				if len(cacheOf(db).m) == 0 {
 					t.Fatal("the history cache holds no entry after the sequence")
+				}
+				if got := db.RiskCacheStats(); got.Hits == 0 {
+					t.Fatalf("RiskCacheStats = %+v: no read was answered from the cache", got)
 				}
 			}
 		})
 	}
 }
 
+// TestHistoryCacheServers is TestHistoryCache with three servers on one
+// PostgreSQL database, each with its own cache: every write, through any
+// of them, shows in every server's next read.
+func TestHistoryCacheServers(t *testing.T) {
+	if os.Getenv(postgresEnv) == "" {
+		t.Skipf("set %s to run the PostgreSQL tests", postgresEnv)
+	}
+	for seed := range uint64(4) {
+		clock := &testClock{t: time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)}
+		u := testenv.PostgresSchemaURL(t, "vigil_test")
+		var dbs []*DB
+		for range 3 {
+			db, err := Open(context.Background(), u, fillOptions(t, Options{Now: clock.Now}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { db.Close() })
+			if _, err := db.Migrate(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			dbs = append(dbs, db)
+		}
+		w := newHistoryWorld(t, clock, seed, dbs...)
+		for range 150 {
+			w.check(w.step())
+		}
+		for i, db := range dbs {
+			if got := db.RiskCacheStats(); got.Hits == 0 {
+				t.Fatalf("server %d: RiskCacheStats = %+v: no read was answered from the cache", i, got)
+			}
+		}
+	}
+}
+
 // TestHistoryCacheHits checks that the cache serves a user's tracks from
 // memory while only tracks are written, counting each one.
 func TestHistoryCacheHits(t *testing.T) {
+	for _, d := range testDialects(t) {
+		t.Run(d.name, func(t *testing.T) { testHistoryCacheHits(t, d.open) })
+	}
+}
+
+func testHistoryCacheHits(t *testing.T, open opener) {
 	clock := &testClock{t: time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)}
-	db := openSQLite(t, Options{Now: clock.Now})
+	db := open(t, Options{Now: clock.Now})
+	c := cacheOf(db)
 	ctx := mustTenant(t, db, "t")
 	actions, rs := NewActionService(db), NewRiskStateService(db)
 	q := vigil.RiskQuery{UserID: "ann", ActionCode: "signIn", DeviceID: "d1", Need: allNeeds}
@@ -184,14 +285,14 @@ func TestHistoryCacheHits(t *testing.T) {
 	}
 	// The entry is served, not reloaded: one changed behind the store's
 	// back is what the next read returns.
-	db.hist.mu.Lock()
-	h := db.hist.m[enrollKey{tenantIDOf(t, ctx), "ann"}]
+	c.mu.Lock()
+	h := c.m[enrollKey{tenantIDOf(t, ctx), "ann"}]
 	if h == nil {
-		db.hist.mu.Unlock()
+		c.mu.Unlock()
 		t.Fatal("no cached history of ann after her tracks")
 	}
 	h.actions = h.actions[:1]
-	db.hist.mu.Unlock()
+	c.mu.Unlock()
 	q.Now = clock.Now()
 	st, err := rs.FindRiskState(ctx, &q)
 	if err != nil {

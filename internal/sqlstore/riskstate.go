@@ -121,14 +121,16 @@ func riskColumns(need vigil.RiskNeeds, pg bool, ref riskRefs) []string {
 			(SELECT COUNT(*) FROM user_devices AS d WHERE d.tenant_id = `+ref.tenant+` AND d.user_id = `+ref.user+`)`)
 	}
 	if need&vigil.NeedIP != 0 {
+		// Newest first; addresses verified at the same time in address
+		// order, as the history cache orders them.
 		cols = append(cols, `(SELECT 1 FROM user_ips AS i
 				WHERE i.tenant_id = `+ref.tenant+` AND i.user_id = `+ref.user+` AND i.ip_address = `+ref.ip+`),
 			(SELECT `+agg(`CAST(l.latitude AS TEXT) || ' ' || CAST(l.longitude AS TEXT) || ' ' || CAST(l.last_verified_at AS TEXT)`,
-			`l.last_verified_at DESC`)+`
-				FROM (SELECT i.latitude, i.longitude, i.last_verified_at FROM user_ips AS i
+			`l.last_verified_at DESC, l.ip_address`)+`
+				FROM (SELECT i.ip_address, i.latitude, i.longitude, i.last_verified_at FROM user_ips AS i
 					WHERE i.tenant_id = `+ref.tenant+` AND i.user_id = `+ref.user+`
 					AND i.latitude IS NOT NULL AND i.longitude IS NOT NULL
-					ORDER BY i.last_verified_at DESC LIMIT `+strconv.Itoa(vigil.MaxVerifiedLocations)+`) AS l)`)
+					ORDER BY i.last_verified_at DESC, i.ip_address LIMIT `+strconv.Itoa(vigil.MaxVerifiedLocations)+`) AS l)`)
 	}
 	return cols
 }
@@ -177,6 +179,17 @@ func (s *RiskStateService) FindRiskState(ctx context.Context, q *vigil.RiskQuery
 	// when the enrollment cache applies).
 	if s.db.hist != nil && !s.direct && !cached {
 		ok, err := s.fromHistory(ctx, enrollKey{tenantID, q.UserID}, q, need, st)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			return st, nil
+		}
+	}
+
+	// PostgreSQL: the history cache, checked by version.
+	if s.db.pgHist != nil && !s.direct {
+		ok, err := s.fromVersioned(ctx, enrollKey{tenantID, q.UserID}, q, need, st)
 		if err != nil {
 			return nil, err
 		}

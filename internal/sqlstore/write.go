@@ -24,9 +24,10 @@ type Tx struct {
 	stmts map[*sql.Stmt]*sql.Stmt // SQLite: the transaction's copies of cached statements
 
 	// preInserted, when not nil, holds the IDs of the actions that
-	// preInsertActions inserted for this batch; an op with ins set then
-	// skips its own insert.
-	preInserted map[string]bool
+	// preInsertActions inserted for this batch, each with its user's
+	// history version after the insert; an op with ins set then skips its
+	// own insert.
+	preInserted map[string]histVer
 
 	// preConsumed, when not nil, holds the actions that preConsumeActions
 	// found for this batch, consumed or not; an op with cons set then takes
@@ -385,11 +386,16 @@ func (db *DB) commitAlone(ops []*writeOp) []*writeOp {
 		switch {
 		case err == nil:
 			for _, op := range insOps {
-				if !inserted[op.ins.id] {
+				if _, ok := inserted[op.ins.id]; ok {
+					op.ins.finish()
+				}
+			}
+			db.pgHist.applyVersioned(insOps, inserted)
+			for _, op := range insOps {
+				if _, ok := inserted[op.ins.id]; !ok {
 					rest = append(rest, op)
 					continue
 				}
-				op.ins.finish()
 				op.done <- nil
 			}
 		case isServerError(err):
@@ -566,6 +572,17 @@ func (db *DB) commitOptimistic(ops []*writeOp) {
 	if err != nil {
 		failAll(ops, results, fmt.Errorf("commit: %w", err))
 		return
+	}
+	if t.preInserted != nil {
+		// The tracks whose rows went in are the ops of a committed
+		// statement: their entries can take them.
+		var tracks []*writeOp
+		for i, op := range ops {
+			if op.ins != nil && op.track != nil && results[i] == nil && op.track.created != 0 {
+				tracks = append(tracks, op)
+			}
+		}
+		db.pgHist.applyVersioned(tracks, t.preInserted)
 	}
 	for i, op := range ops {
 		op.done <- results[i]

@@ -1,0 +1,265 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	vigil "github.com/vigil-auth/vigil"
+)
+
+// On PostgreSQL the history cache (historyCache, the same entries and
+// bounds as SQLite's) is kept exact by versions instead of by a single
+// writer, since other servers may write the same database:
+//
+//   - Each user row carries a version of the user's history (migration
+//     0014): (hist_base, hist_ver), bumped in the transaction of every
+//     change to what the risk state reads. An absent user is version
+//     (0, 0), and an absent user has no history (authenticators, devices
+//     and IP addresses reference the user row; tracks and DeleteUser write
+//     actions and the user row together).
+//   - An entry is the history of one committed version, read in one
+//     statement with the version.
+//   - Every risk state read sends the version of the entry it would use
+//     (histReader). PostgreSQL answers with one index probe of the user
+//     row when that is still the user's version, and with the whole
+//     history, as of its version, when it is not: one statement either
+//     way, batched with other tracks' like every hot read.
+//   - A track statement returns the version it left each user at. A
+//     server that inserted k actions of a user whose entry it holds at
+//     version (b, v) knows that (b, v+k) means nothing else changed, and
+//     applies its own actions to the entry (applyVersioned); and, for an
+//     entry of an absent user, that (b, k) means the statement created the
+//     user. Any other version drops the entry.
+//
+// A read derives from the entry it sent, or from a later version of it
+// (which the writer advanced meanwhile): a committed state at least as new
+// as the read, which is what a read of the tables would see.
+
+// histVer is a version of one user's history: hist_base and hist_ver of
+// the user row, (0, 0) for an absent user.
+type histVer struct{ base, ver int64 }
+
+// noHistVer is sent for a user whose entry the server lacks: it matches no
+// version.
+var noHistVer = histVer{-1, -1}
+
+// histKey is one read of histReader: the user, the start of the window of
+// actions to read when the version differs, and the version held.
+type histKey struct {
+	tenantID, userID string
+	from             int64
+	held             histVer
+}
+
+// histRow is histReader's answer for one key: the user's version, and
+// unless it is the version held, the history as of it (nil history: the
+// user has too much of it to cache).
+type histRow struct {
+	cur     histVer
+	same    bool
+	history *history
+}
+
+// histReaderSQL is the statement of histReader: per key, the user's version
+// and, when it differs from the one held, what historySQL reads.
+const histReaderSQL = `SELECT r.tenant_id, r.user_id, r.from_at, r.base, r.ver,
+	COALESCE(u.hist_base, 0), COALESCE(u.hist_ver, 0), x.same,
+	u.id IS NOT NULL, COALESCE(u.email, ''), COALESCE(u.phone_number, ''),
+	COALESCE(u.username, ''), u.custom, COALESCE(u.created_at, 0), u.last_verified_at,
+	CASE WHEN NOT x.same THEN (SELECT string_agg(a.method || ':' || CASE WHEN a.is_default THEN '1' ELSE '0' END, ','
+		ORDER BY a.created_at, a.id) FROM authenticators AS a WHERE a.tenant_id = r.tenant_id AND a.user_id = r.user_id) END,
+	CASE WHEN NOT x.same THEN (SELECT COALESCE(json_agg(json_build_object('id', d.device_id, 'verified', CASE WHEN d.verified_at IS NULL THEN 0 ELSE 1 END)), '[]')
+		FROM (SELECT device_id, verified_at FROM user_devices
+		WHERE tenant_id = r.tenant_id AND user_id = r.user_id LIMIT $6) AS d) END,
+	CASE WHEN NOT x.same THEN (SELECT COALESCE(json_agg(json_build_object('ip', i.ip_address, 'lat', i.latitude, 'lon', i.longitude, 'at', i.last_verified_at)), '[]')
+		FROM (SELECT ip_address, latitude, longitude, last_verified_at FROM user_ips
+		WHERE tenant_id = r.tenant_id AND user_id = r.user_id LIMIT $6) AS i) END,
+	CASE WHEN NOT x.same THEN (SELECT COALESCE(json_agg(json_build_object('code', c.action_code, 'at', c.created_at, 'state', c.state,
+		'stateAt', c.state_updated_at, 'ip', c.ip_address)), '[]')
+		FROM (SELECT action_code, created_at, state, state_updated_at, ip_address FROM actions
+		WHERE tenant_id = r.tenant_id AND user_id = r.user_id AND created_at >= r.from_at
+		ORDER BY tenant_id DESC, user_id DESC, created_at DESC LIMIT $6) AS c) END
+	FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[]) AS r (tenant_id, user_id, from_at, base, ver)
+	LEFT JOIN users AS u ON u.tenant_id = r.tenant_id AND u.id = r.user_id
+	CROSS JOIN LATERAL (SELECT COALESCE(u.hist_base, 0) = r.base AND COALESCE(u.hist_ver, 0) = r.ver AS same) AS x`
+
+// newHistReader batches, on PostgreSQL, the history reads of tracks whose
+// rules read the user's history (see histReaderSQL). Every key has a row.
+func newHistReader(db *DB) *batchReader[histKey, *histRow] {
+	args := func(keys []histKey) []any {
+		tenants, users := make([]string, len(keys)), make([]string, len(keys))
+		froms, bases, vers := make([]int64, len(keys)), make([]int64, len(keys)), make([]int64, len(keys))
+		for i, k := range keys {
+			tenants[i], users[i], froms[i], bases[i], vers[i] = k.tenantID, k.userID, k.from, k.held.base, k.held.ver
+		}
+		return []any{tenants, users, froms, bases, vers, int64(maxHistoryRows + 1)}
+	}
+	scan := func(rows *sql.Rows) (histKey, *histRow, error) {
+		var k histKey
+		r := &histRow{}
+		h := &history{}
+		var auths, rawDevices, rawIPs, rawActions sql.NullString
+		if err := rows.Scan(&k.tenantID, &k.userID, &k.from, &k.held.base, &k.held.ver,
+			&r.cur.base, &r.cur.ver, &r.same,
+			&h.userExists, &h.email, &h.phone, &h.username, &h.custom, &h.created, &h.lastVerified,
+			&auths, &rawDevices, &rawIPs, &rawActions); err != nil {
+			return k, nil, err
+		}
+		if r.same {
+			return k, r, nil
+		}
+		h.from, h.ver, h.auths = k.from, r.cur, auths.String
+		ok, err := h.decode(rawDevices.String, rawIPs.String, rawActions.String)
+		if err != nil {
+			return k, nil, err
+		}
+		if ok {
+			r.history = h
+		}
+		return k, r, nil
+	}
+	return newBatchReader("find risk history", db.read, histReaderSQL, args, scan)
+}
+
+// fromVersioned fills st from the history cache on PostgreSQL, checking
+// the entry's version in the same batched statement that reads the user's
+// history when it is stale; false when the user has too much history to
+// cache.
+func (s *RiskStateService) fromVersioned(ctx context.Context, k enrollKey, q *vigil.RiskQuery, need vigil.RiskNeeds, st *vigil.RiskState) (bool, error) {
+	c := s.db.pgHist
+	now := micros(q.Now)
+	from := now - day - hour
+	held := c.heldVersion(k, from)
+	for {
+		r, found, err := s.db.histReads.find(ctx, histKey{tenantID: k.tenantID, userID: k.userID, from: from, held: held})
+		if err != nil {
+			return false, err
+		}
+		if !found {
+			return false, fmt.Errorf("find risk history: no row for user %q", k.userID)
+		}
+		var custom sql.NullString
+		switch {
+		case r.same:
+			var ok bool
+			if custom, ok = c.deriveFrom(k, held, now, q, need, st); !ok {
+				// The entry went (trimmed, or dropped by the writer)
+				// between the read's start and its answer: read again,
+				// holding nothing.
+				held = noHistVer
+				continue
+			}
+		case r.history == nil:
+			c.misses.Add(1)
+			c.uncached.Add(1)
+			return false, nil
+		default:
+			custom = c.putVersioned(k, r.history, now, q, need, st)
+		}
+		if st.User != nil {
+			return true, decodeCustom(custom, st.User)
+		}
+		return true, nil
+	}
+}
+
+// heldVersion returns the version of k's entry if it holds every action
+// from from on; else noHistVer.
+func (c *historyCache) heldVersion(k enrollKey, from int64) histVer {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if h := c.m[k]; h != nil && h.from <= from {
+		return h.ver
+	}
+	return noHistVer
+}
+
+// deriveFrom fills st from k's entry if it is still at version v or a
+// later one of the same user row.
+func (c *historyCache) deriveFrom(k enrollKey, v histVer, now int64, q *vigil.RiskQuery, need vigil.RiskNeeds, st *vigil.RiskState) (sql.NullString, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	h := c.m[k]
+	if h == nil || h.ver.base != v.base || h.ver.ver < v.ver || h.from > now-day-hour {
+		return sql.NullString{}, false
+	}
+	c.hits.Add(1)
+	return h.derive(k, now, q, need, st), true
+}
+
+// putVersioned stores h, just read, as k's entry unless the entry is
+// already at a later version of the same user row, and fills st from h.
+// h may be shared by reads of the same key in one batch, so it is read and
+// stored under the lock, like every entry.
+func (c *historyCache) putVersioned(k enrollKey, h *history, now int64, q *vigil.RiskQuery, need vigil.RiskNeeds, st *vigil.RiskState) sql.NullString {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.misses.Add(1)
+	custom := h.derive(k, now, q, need, st)
+	if old := c.m[k]; old != h && (old == nil || old.ver.base != h.ver.base || old.ver.ver < h.ver.ver) {
+		c.remove(k)
+		c.m[k] = h
+		c.rows += h.rows()
+		c.trim()
+	}
+	return custom
+}
+
+// applyVersioned applies the actions that one committed track statement
+// inserted to their users' entries, before any of their ops is answered:
+// ops are the statement's track ops in queue order, vers the versions it
+// returned by action ID (ops absent from it inserted nothing). An entry
+// whose user changed otherwise goes.
+func (c *historyCache) applyVersioned(ops []*writeOp, vers map[string]histVer) {
+	type change struct {
+		notes []*trackNote
+		to    histVer
+	}
+	var changes map[enrollKey]*change
+	for _, op := range ops {
+		n := op.track
+		v, ok := vers[op.ins.id]
+		if n == nil || !ok {
+			continue
+		}
+		if changes == nil {
+			changes = make(map[enrollKey]*change)
+		}
+		ch := changes[n.key]
+		if ch == nil {
+			ch = &change{}
+			changes[n.key] = ch
+		}
+		ch.notes, ch.to = append(ch.notes, n), v
+	}
+	if changes == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, ch := range changes {
+		h := c.m[k]
+		if h == nil {
+			continue
+		}
+		n := int64(len(ch.notes))
+		exact := (h.ver == histVer{} && ch.to.ver == n) || // the statement created the user
+			(h.ver.base == ch.to.base && h.ver.ver+n == ch.to.ver)
+		before := h.rows()
+		ok := exact
+		for _, note := range ch.notes {
+			if !ok {
+				break
+			}
+			ok = h.add(note)
+		}
+		c.rows += h.rows() - before
+		if !ok {
+			c.remove(k)
+			continue
+		}
+		h.ver = ch.to
+	}
+	c.trim()
+}
