@@ -279,11 +279,11 @@ func newAPIServer(db *sqlstore.DB, svc *services, sources *datapoint.Sources, cd
 		name, help string
 		count      func(sqlstore.RiskCacheStats) uint64
 	}{
-		{"vigil_risk_history_cache_hits_total", "Risk state reads of tracks answered from the history cache (SQLite only).",
+		{"vigil_risk_history_cache_hits_total", "Risk state reads of tracks answered from the history cache.",
 			func(s sqlstore.RiskCacheStats) uint64 { return s.Hits }},
-		{"vigil_risk_history_cache_misses_total", "Risk state reads of tracks that read the user's history from the database (SQLite only).",
+		{"vigil_risk_history_cache_misses_total", "Risk state reads of tracks that read the user's history from the database.",
 			func(s sqlstore.RiskCacheStats) uint64 { return s.Misses }},
-		{"vigil_risk_history_cache_uncached_total", "Of those misses, users with too much history to cache (SQLite only).",
+		{"vigil_risk_history_cache_uncached_total", "Of those misses, users with too much history to cache.",
 			func(s sqlstore.RiskCacheStats) uint64 { return s.Uncached }},
 	} {
 		f := prometheus.NewCounterFunc(prometheus.CounterOpts{Name: c.name, Help: c.help},

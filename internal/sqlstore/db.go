@@ -97,7 +97,8 @@ type DB struct {
 	// histGen counts write transactions that may have changed users'
 	// history (authenticators included) other than by tracks; hist caches
 	// that history, and enroll users' authenticators alone, under it
-	// (SQLite only; nil on PostgreSQL). See historyCache and enrollCache.
+	// (SQLite only; nil on PostgreSQL, whose history cache is pgHist). See
+	// historyCache and enrollCache.
 	histGen atomic.Uint64
 	hist    *historyCache
 	enroll  *enrollCache

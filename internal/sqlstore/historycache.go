@@ -40,8 +40,9 @@ import (
 //
 // Users with more than maxHistoryRows devices, verified IP addresses or
 // actions in the window are not cached; their reads go to the table. On
-// PostgreSQL, where other servers write the same database, there is no
-// cache.
+// PostgreSQL, where other servers write the same database, entries are
+// kept exact by versions instead (see pghistory.go); the stripes and
+// generations are SQLite's alone.
 type historyCache struct {
 	mu      sync.Mutex
 	m       map[enrollKey]*history
