@@ -105,7 +105,7 @@ func NewActionService(db *DB) *ActionService {
 		// A data-modifying CTE (which SQLite lacks) saves a round trip per
 		// track: the user is inserted only if the action was.
 		s.insertWithUser = r(`WITH ins AS (` + insert + ` RETURNING tenant_id, user_id, device_id, created_at),
-			u AS (` + upsertUsersFromIns + `),
+			u AS (` + upsertUsersFromIns(`CAST(? AS BOOLEAN)`) + `),
 			dev AS (` + upsertDevicesFromIns + `)
 			SELECT COUNT(*) FROM ins`)
 	}
@@ -114,16 +114,22 @@ func NewActionService(db *DB) *ActionService {
 
 // upsertUsersFromIns creates, for the rows of a PostgreSQL data-modifying
 // CTE named ins (RETURNING tenant_id, user_id, created_at), their users if
-// absent, and advances each user's history version by the number of its
-// rows (migration 0014): a user created here starts at that number, so
-// that a server holding the user's history at version v, or as absent,
-// can tell from the version returned whether anything but these rows
-// changed it. Rows are locked in key order, as every writer's are.
-const upsertUsersFromIns = `INSERT INTO users (tenant_id, id, created_at, updated_at, hist_ver)
-	SELECT tenant_id, user_id, MIN(created_at), MIN(created_at), COUNT(*) FROM ins
+// absent, and advances the history version of each watched user by the
+// number of its rows (migration 0014). watch is an expression, aggregate
+// over a user's rows, that is true for the users to watch from now on (the
+// users of tracks whose rules read their history). A user created here
+// starts at that number, so that a server holding the user's history at
+// version v, or as absent, can tell from the version returned whether
+// anything but these rows changed it. It returns the users created or
+// updated. Rows are locked in key order, as every writer's are.
+func upsertUsersFromIns(watch string) string {
+	return `INSERT INTO users (tenant_id, id, created_at, updated_at, hist_ver, hist_watch)
+	SELECT tenant_id, user_id, MIN(created_at), MIN(created_at), COUNT(*), ` + watch + ` FROM ins
 	GROUP BY tenant_id, user_id ORDER BY tenant_id, user_id
-	ON CONFLICT (tenant_id, id) DO UPDATE SET hist_ver = users.hist_ver + excluded.hist_ver
-	RETURNING tenant_id, id, hist_base, hist_ver`
+	ON CONFLICT (tenant_id, id) DO UPDATE SET hist_ver = users.hist_ver + excluded.hist_ver, hist_watch = TRUE
+	WHERE users.hist_watch OR excluded.hist_watch
+	RETURNING tenant_id, id, hist_base, hist_ver, hist_watch`
+}
 
 // upsertDevicesFromIns records, for the rows of a PostgreSQL data-modifying
 // CTE named ins (RETURNING tenant_id, user_id, device_id, created_at), that
@@ -403,6 +409,9 @@ func (s *ActionService) CreateAction(ctx context.Context, a *vigil.Action, newCo
 	}
 	note := &trackNote{key: enrollKey{tenantID, a.UserID}, code: a.Code, state: string(state),
 		deviceID: a.Context.DeviceID, ip: a.Context.IPAddress}
+	// PostgreSQL: watch the user if this server just read the history of
+	// an unwatched user for the track (its rules read it).
+	watch := s.db.pgHist != nil && s.db.pgHist.takeWatch(note.key)
 	fn := func(tx *Tx) error {
 		existing, created, note.created = nil, false, 0
 		var n int64
@@ -413,7 +422,7 @@ func (s *ActionService) CreateAction(ctx context.Context, a *vigil.Action, newCo
 				n = 1
 			}
 		} else if setTimes(tx.now); s.insertWithUser != "" {
-			if err := tx.queryRow(s.insertWithUser, args...).Scan(&n); err != nil {
+			if err := tx.queryRow(s.insertWithUser, append(args[:actionColCount:actionColCount], watch)...).Scan(&n); err != nil {
 				return fmt.Errorf("insert action: %w", err)
 			}
 		} else {
@@ -451,7 +460,7 @@ func (s *ActionService) CreateAction(ctx context.Context, a *vigil.Action, newCo
 		created, note.created = true, now
 		return nil
 	}
-	ins := &actionInsert{id: id, args: args, setTimes: setTimes}
+	ins := &actionInsert{id: id, args: args, setTimes: setTimes, watch: watch}
 	if cfg == nil {
 		// Once its row is in (with its user and last-action time, which
 		// the writer's statement takes care of), the op is done.

@@ -17,6 +17,9 @@ type actionInsert struct {
 	args []any // set by the op's setTimes before each run
 	// setTimes stamps the row with the time the batch runs it.
 	setTimes func(now time.Time)
+	// watch says that the track's rules read its user's history, so that
+	// the statement watches the user (see upsertUsersFromIns).
+	watch bool
 	// finish, when not nil, says the op writes nothing but its row, its
 	// user if absent and its configuration's last-action time: the writer
 	// may then insert the row in a statement of its own (commitAlone) and, if it went
@@ -32,8 +35,10 @@ type coalescedKey struct {
 
 // coalescedInsertSQL returns the PostgreSQL statement that inserts n action
 // rows (skipping taken idempotency keys), creates their users if absent
-// (advancing their history versions), and returns the IDs of the rows
-// inserted, each with its user's history version after the statement. With advance it also advances
+// (and advances the history versions of those watched), and returns the
+// IDs of the rows inserted, each with its user's history version after the
+// statement if the user is watched. Its last two parameters are the
+// tenants and users to watch. With advance it also advances
 // last_action_created_at of each configuration it inserted rows for, so
 // that the statement alone is a whole batch of CreateAction (see
 // insertActionsAlone). Statements are cached by n and advance.
@@ -63,7 +68,8 @@ func (db *DB) coalescedInsertSQL(n int, advance bool) string {
 	}
 	b.WriteString(` ON CONFLICT (tenant_id, idempotency_key) DO NOTHING
 		RETURNING id, tenant_id, user_id, action_code, device_id, created_at),
-		u AS (` + upsertUsersFromIns + `),
+		u AS (` + upsertUsersFromIns(fmt.Sprintf(`bool_or(EXISTS (SELECT 1 FROM unnest($%d::text[], $%d::text[]) AS w (tenant_id, user_id)
+			WHERE w.tenant_id = ins.tenant_id AND w.user_id = ins.user_id))`, p+1, p+2)) + `),
 		dev AS (` + upsertDevicesFromIns + `)`)
 	if advance {
 		// lk locks the configurations to advance in key order (a locking
@@ -85,7 +91,8 @@ func (db *DB) coalescedInsertSQL(n int, advance bool) string {
 			WHERE c.tenant_id = lk.tenant_id AND c.action_code = lk.action_code)`)
 	}
 	b.WriteString(`
-		SELECT ins.id, u.hist_base, u.hist_ver FROM ins JOIN u ON u.tenant_id = ins.tenant_id AND u.id = ins.user_id`)
+		SELECT ins.id, u.hist_base, u.hist_ver FROM ins
+		LEFT JOIN u ON u.tenant_id = ins.tenant_id AND u.id = ins.user_id AND u.hist_watch`)
 	q := b.String()
 	db.coalesced[key] = q
 	return q
@@ -94,14 +101,20 @@ func (db *DB) coalescedInsertSQL(n int, advance bool) string {
 // insertActions runs the coalesced insert of ins on q (the batch's
 // transaction, or the write pool for a statement of its own), stamping the
 // rows with now, and returns the IDs of the rows that went in, each with
-// its user's history version once the statement is committed.
+// its user's history version once the statement is committed (noHistVer
+// if the user is not watched).
 func (db *DB) insertActions(ctx context.Context, q querier, ins []*actionInsert, advance bool) (map[string]histVer, error) {
 	now := db.now()
-	args := make([]any, 0, len(ins)*actionColCount)
+	args := make([]any, 0, len(ins)*actionColCount+2)
+	var watchTenants, watchUsers []string
 	for _, in := range ins {
 		in.setTimes(now)
 		args = append(args, in.args...)
+		if in.watch {
+			watchTenants, watchUsers = append(watchTenants, in.args[0].(string)), append(watchUsers, in.args[2].(string))
+		}
 	}
+	args = append(args, watchTenants, watchUsers)
 	rows, err := q.QueryContext(ctx, db.coalescedInsertSQL(len(ins), advance), args...)
 	if err != nil {
 		return nil, fmt.Errorf("insert actions: %w", err)
@@ -110,9 +123,13 @@ func (db *DB) insertActions(ctx context.Context, q querier, ins []*actionInsert,
 	inserted := make(map[string]histVer, len(ins))
 	for rows.Next() {
 		var id string
-		var v histVer
-		if err := rows.Scan(&id, &v.base, &v.ver); err != nil {
+		var base, ver sql.NullInt64
+		if err := rows.Scan(&id, &base, &ver); err != nil {
 			return nil, fmt.Errorf("insert actions: %w", err)
+		}
+		v := noHistVer // the user is not watched
+		if base.Valid && ver.Valid {
+			v = histVer{base.Int64, ver.Int64}
 		}
 		inserted[id] = v
 	}

@@ -49,6 +49,7 @@ type historyCache struct {
 	rows    int // the rows of every entry of m (history.rows)
 	stripes [historyStripes]historyStripe
 	seed    maphash.Seed
+	watch   map[enrollKey]struct{} // PostgreSQL: users whose next track should watch them (wantWatch)
 
 	// hits, misses and uncached count risk state reads: answered from an
 	// entry, loaded (and stored if no track interfered), and read from the

@@ -419,3 +419,85 @@ func TestHistoryCacheBound(t *testing.T) {
 		t.Fatal("the cache is empty")
 	}
 }
+
+// TestHistoryWatch follows one user through the watch protocol of the
+// PostgreSQL cache with two servers: tracks of an unwatched user leave its
+// version alone (the user row is not written), so its history is read
+// each time and never kept; a track after a read of its history watches
+// the user, and from then on every track advances the version, whichever
+// server makes it.
+func TestHistoryWatch(t *testing.T) {
+	if os.Getenv(postgresEnv) == "" {
+		t.Skipf("set %s to run the PostgreSQL tests", postgresEnv)
+	}
+	clock := &testClock{t: time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)}
+	u := testenv.PostgresSchemaURL(t, "vigil_test")
+	var srv [2]*historyServer
+	for i := range srv {
+		db, err := Open(context.Background(), u, fillOptions(t, Options{Now: clock.Now}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		if _, err := db.Migrate(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		srv[i] = newHistoryServer(db)
+	}
+	a, b := srv[0], srv[1]
+	ctx := mustTenant(t, a.db, "t")
+	track := func(s *historyServer) {
+		t.Helper()
+		act := &vigil.Action{UserID: "ann", Code: "signIn", Decision: vigil.Decision{Outcome: vigil.OutcomeAllow}}
+		if _, _, err := s.actions.CreateAction(ctx, act, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	read := func(s *historyServer, want int) {
+		t.Helper()
+		st, err := s.cached.FindRiskState(ctx, &vigil.RiskQuery{UserID: "ann", ActionCode: "signIn", Now: clock.Now(), Need: allNeeds})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.ActionsLastHour != want {
+			t.Fatalf("ActionsLastHour = %d, want %d", st.ActionsLastHour, want)
+		}
+	}
+	version := func() (v histVer, watched bool) {
+		t.Helper()
+		if err := a.db.read.QueryRowContext(ctx, `SELECT hist_base, hist_ver, hist_watch FROM users WHERE id = 'ann'`).Scan(
+			&v.base, &v.ver, &watched); err != nil {
+			t.Fatal(err)
+		}
+		return v, watched
+	}
+
+	track(b) // b read nothing: ann is created unwatched
+	v1, watched := version()
+	if watched || v1.ver != 1 {
+		t.Fatalf("after an unwatched track: version %+v, watched %v; want version 1, unwatched", v1, watched)
+	}
+	read(a, 1) // a reads ann's history, and keeps none of it
+	track(b)
+	if v, _ := version(); v != v1 {
+		t.Fatalf("a track of an unwatched user changed its version from %+v to %+v", v1, v)
+	}
+	read(a, 2)
+	if got := a.db.RiskCacheStats(); got.Hits != 0 {
+		t.Fatalf("RiskCacheStats = %+v: an unwatched user's history was answered from the cache", got)
+	}
+
+	track(a) // after its reads, a's track watches ann
+	if _, watched := version(); !watched {
+		t.Fatal("a track after a read of the user's history did not watch the user")
+	}
+	read(a, 3) // read and kept
+	track(b)   // advances the version now
+	read(a, 4)
+	track(a)
+	read(a, 5) // a applied its own track to its entry
+	read(b, 5)
+	if got := a.db.RiskCacheStats(); got.Hits != 1 {
+		t.Errorf("RiskCacheStats of a = %+v, want 1 hit (the read after its own track)", got)
+	}
+}

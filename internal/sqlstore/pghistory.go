@@ -14,10 +14,18 @@ import (
 //
 //   - Each user row carries a version of the user's history (migration
 //     0014): (hist_base, hist_ver), bumped in the transaction of every
-//     change to what the risk state reads. An absent user is version
-//     (0, 0), and an absent user has no history (authenticators, devices
-//     and IP addresses reference the user row; tracks and DeleteUser write
+//     change to what the risk state reads, a track's included once the
+//     user is watched (hist_watch). An absent user is version (0, 0), and
+//     an absent user has no history (authenticators, devices and IP
+//     addresses reference the user row; tracks and DeleteUser write
 //     actions and the user row together).
+//   - Only watched (or absent) users are cached, so tracks of users whose
+//     history no rule reads write nothing to their user row. A read of an
+//     unwatched user's history asks this server's next track of the user
+//     to watch it (wantWatch); the track statement sets the flag under the
+//     row lock it takes anyway, and every track after it sees the flag (it
+//     locks the row and reads its latest version) and advances the
+//     version.
 //   - An entry is the history of one committed version, read in one
 //     statement with the version.
 //   - Every risk state read sends the version of the entry it would use
@@ -52,11 +60,12 @@ type histKey struct {
 	held             histVer
 }
 
-// histRow is histReader's answer for one key: the user's version, and
-// unless it is the version held, the history as of it (nil history: the
-// user has too much of it to cache).
+// histRow is histReader's answer for one key: the user's version, whether
+// the user is watched, and unless it is the version held, the history as of
+// it (nil history: the user has too much of it to cache).
 type histRow struct {
 	cur     histVer
+	watched bool
 	same    bool
 	history *history
 }
@@ -64,7 +73,7 @@ type histRow struct {
 // histReaderSQL is the statement of histReader: per key, the user's version
 // and, when it differs from the one held, what historySQL reads.
 const histReaderSQL = `SELECT r.tenant_id, r.user_id, r.from_at, r.base, r.ver,
-	COALESCE(u.hist_base, 0), COALESCE(u.hist_ver, 0), x.same,
+	COALESCE(u.hist_base, 0), COALESCE(u.hist_ver, 0), COALESCE(u.hist_watch, FALSE), x.same,
 	u.id IS NOT NULL, COALESCE(u.email, ''), COALESCE(u.phone_number, ''),
 	COALESCE(u.username, ''), u.custom, COALESCE(u.created_at, 0), u.last_verified_at,
 	CASE WHEN NOT x.same THEN (SELECT string_agg(a.method || ':' || CASE WHEN a.is_default THEN '1' ELSE '0' END, ','
@@ -101,7 +110,7 @@ func newHistReader(db *DB) *batchReader[histKey, *histRow] {
 		h := &history{}
 		var auths, rawDevices, rawIPs, rawActions sql.NullString
 		if err := rows.Scan(&k.tenantID, &k.userID, &k.from, &k.held.base, &k.held.ver,
-			&r.cur.base, &r.cur.ver, &r.same,
+			&r.cur.base, &r.cur.ver, &r.watched, &r.same,
 			&h.userExists, &h.email, &h.phone, &h.username, &h.custom, &h.created, &h.lastVerified,
 			&auths, &rawDevices, &rawIPs, &rawActions); err != nil {
 			return k, nil, err
@@ -139,6 +148,11 @@ func (s *RiskStateService) fromVersioned(ctx context.Context, k enrollKey, q *vi
 		if !found {
 			return false, fmt.Errorf("find risk history: no row for user %q", k.userID)
 		}
+		if r.cur == (histVer{}) || !r.watched {
+			// The track that follows watches the user, so that this
+			// server can keep the user's history from the next read on.
+			c.wantWatch(k)
+		}
 		var custom sql.NullString
 		switch {
 		case r.same:
@@ -154,14 +168,40 @@ func (s *RiskStateService) fromVersioned(ctx context.Context, k enrollKey, q *vi
 			c.misses.Add(1)
 			c.uncached.Add(1)
 			return false, nil
-		default:
+		case r.cur == (histVer{}) || r.watched:
 			custom = c.putVersioned(k, r.history, now, q, need, st)
+		default:
+			// Tracks of an unwatched user do not advance its version: its
+			// history is read each time until it is watched. (h is not
+			// stored, so it is not changed under the read.)
+			c.misses.Add(1)
+			custom = r.history.derive(k, now, q, need, st)
 		}
 		if st.User != nil {
 			return true, decodeCustom(custom, st.User)
 		}
 		return true, nil
 	}
+}
+
+// wantWatch records that k's next track should watch its user; takeWatch
+// says whether it should, and forgets it. A server that loses the record
+// (the set is bounded) only reads that user's history once more.
+func (c *historyCache) wantWatch(k enrollKey) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.watch == nil || len(c.watch) >= maxHistoryEntries {
+		c.watch = make(map[enrollKey]struct{})
+	}
+	c.watch[k] = struct{}{}
+}
+
+func (c *historyCache) takeWatch(k enrollKey) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.watch[k]
+	delete(c.watch, k)
+	return ok
 }
 
 // heldVersion returns the version of k's entry if it holds every action
@@ -220,7 +260,7 @@ func (c *historyCache) applyVersioned(ops []*writeOp, vers map[string]histVer) {
 	for _, op := range ops {
 		n := op.track
 		v, ok := vers[op.ins.id]
-		if n == nil || !ok {
+		if n == nil || !ok || v == noHistVer {
 			continue
 		}
 		if changes == nil {

@@ -10,23 +10,31 @@
 --     that a user deleted and created again never repeats a version;
 --   - hist_ver counts the changes since. A row created by anything but a
 --     track starts at 1; the track statement creates its users with
---     hist_ver = the number of actions it inserted for them, and adds that
---     number to existing ones (so a server that inserted k actions of a
---     user whose history it held at version v knows that v + k means
---     nothing else changed).
--- Every other change bumps hist_ver through the triggers below, in the
--- transaction that makes it. The only rows they leave to their writer are
--- the track statement's own: actions inserted, and devices first seen
+--     hist_ver = the number of actions it inserted for them.
+-- Every change but a track's bumps hist_ver through the triggers below, in
+-- the transaction that makes it. The rows they leave to the track
+-- statement are its own: actions inserted, and devices first seen
 -- (unverified) or seen again (last_seen_at).
+--
+-- hist_watch says that tracks advance hist_ver too, by the number of
+-- actions they insert (so a server that inserted k actions of a user whose
+-- history it held at version v knows that v + k means nothing else
+-- changed). Only users whose history a server may cache are watched: the
+-- track statement sets it for the users of tracks whose rules read their
+-- history, and it is never cleared. Other tracks leave the user row alone,
+-- as before, but for the row lock of ON CONFLICT, which is what makes the
+-- flag safe: a track locks the row and then sees its latest version, so a
+-- track that commits after a read that saw the flag set has seen it too.
 CREATE SEQUENCE user_history_base;
 
 ALTER TABLE users
 	ADD COLUMN hist_base BIGINT NOT NULL DEFAULT nextval('user_history_base'),
-	ADD COLUMN hist_ver  BIGINT NOT NULL DEFAULT 1;
+	ADD COLUMN hist_ver  BIGINT NOT NULL DEFAULT 1,
+	ADD COLUMN hist_watch BOOLEAN NOT NULL DEFAULT FALSE;
 
--- Tracks now update their user's row: room on each page for the new
--- version of a row, so that the update stays on the page and touches no
--- index (hist_ver is in none).
+-- Tracks of watched users update their user's row: room on each page for
+-- the new version of a row, so that the update stays on the page and
+-- touches no index (hist_ver is in none).
 ALTER TABLE users SET (fillfactor = 80);
 
 -- The user's own columns that the risk state reads.
