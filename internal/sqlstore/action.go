@@ -300,7 +300,11 @@ func (r *rawAction) action() (*vigil.Action, error) {
 	a.State = vigil.ActionState(r.state)
 	a.DefaultMethod = vigil.VerificationMethod(r.defMethod)
 	a.VerificationMethod = vigil.VerificationMethod(r.verMethod)
-	if err := json.Unmarshal([]byte(r.decision), &a.Decision); err != nil {
+	decision, err := unpack(r.decision)
+	if err != nil {
+		return nil, fmt.Errorf("decode decision of action %s: %w", a.ID, err)
+	}
+	if err := json.Unmarshal(decision, &a.Decision); err != nil {
 		return nil, fmt.Errorf("decode decision of action %s: %w", a.ID, err)
 	}
 	if err := json.Unmarshal([]byte(r.actx), &a.Context); err != nil {
@@ -309,7 +313,6 @@ func (r *rawAction) action() (*vigil.Action, error) {
 	if string(a.Context.Custom) == "null" {
 		a.Context.Custom = nil
 	}
-	var err error
 	if a.AllowedMethods, err = decodeMethods(r.allowed); err != nil {
 		return nil, err
 	}
@@ -382,7 +385,10 @@ func (s *ActionService) CreateAction(ctx context.Context, a *vigil.Action, newCo
 	if dec.Output == nil {
 		dec.Output = json.RawMessage(`{}`)
 	}
-	decision := encodeDecision(&dec)
+	var decision any = encodeDecision(&dec)
+	if s.db.dialect.name == DialectSQLite {
+		decision = pack(decision.(string))
+	}
 	actx, err := json.Marshal(storedContext(a.Context))
 	if err != nil {
 		return nil, false, vigil.Errorf(vigil.EINVALID, "Custom context data is not valid JSON.")
