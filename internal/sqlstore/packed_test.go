@@ -67,7 +67,7 @@ func TestPack(t *testing.T) {
 	}
 }
 
-// pseudoRandom returns n bytes that DEFLATE cannot shrink.
+// pseudoRandom returns n bytes that S2 cannot shrink.
 func pseudoRandom(n int) string {
 	b := make([]byte, n)
 	x := uint32(2463534242)
