@@ -227,19 +227,7 @@ func TestHistoryCacheServers(t *testing.T) {
 	}
 	for seed := range uint64(4) {
 		clock := &testClock{t: time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)}
-		u := testenv.PostgresSchemaURL(t, "vigil_test")
-		var dbs []*DB
-		for range 3 {
-			db, err := Open(context.Background(), u, fillOptions(t, Options{Now: clock.Now}))
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { db.Close() })
-			if _, err := db.Migrate(context.Background()); err != nil {
-				t.Fatal(err)
-			}
-			dbs = append(dbs, db)
-		}
+		dbs := openPostgresServers(t, 3, Options{Now: clock.Now})
 		w := newHistoryWorld(t, clock, seed, dbs...)
 		for range 150 {
 			w.check(w.step())
@@ -431,20 +419,8 @@ func TestHistoryWatch(t *testing.T) {
 		t.Skipf("set %s to run the PostgreSQL tests", postgresEnv)
 	}
 	clock := &testClock{t: time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)}
-	u := testenv.PostgresSchemaURL(t, "vigil_test")
-	var srv [2]*historyServer
-	for i := range srv {
-		db, err := Open(context.Background(), u, fillOptions(t, Options{Now: clock.Now}))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
-		if _, err := db.Migrate(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		srv[i] = newHistoryServer(db)
-	}
-	a, b := srv[0], srv[1]
+	dbs := openPostgresServers(t, 2, Options{Now: clock.Now})
+	a, b := newHistoryServer(dbs[0]), newHistoryServer(dbs[1])
 	ctx := mustTenant(t, a.db, "t")
 	track := func(s *historyServer) {
 		t.Helper()
@@ -500,4 +476,24 @@ func TestHistoryWatch(t *testing.T) {
 	if got := a.db.RiskCacheStats(); got.Hits != 1 {
 		t.Errorf("RiskCacheStats of a = %+v, want 1 hit (the read after its own track)", got)
 	}
+}
+
+// openPostgresServers opens n DBs on one fresh, migrated PostgreSQL schema,
+// as n servers of one deployment would, and closes them in Cleanup.
+func openPostgresServers(t *testing.T, n int, opts Options) []*DB {
+	t.Helper()
+	u := testenv.PostgresSchemaURL(t, "vigil_test")
+	var dbs []*DB
+	for range n {
+		db, err := Open(context.Background(), u, fillOptions(t, opts))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		if _, err := db.Migrate(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		dbs = append(dbs, db)
+	}
+	return dbs
 }

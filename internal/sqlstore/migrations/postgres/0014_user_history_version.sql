@@ -27,6 +27,8 @@
 -- track that commits after a read that saw the flag set has seen it too.
 CREATE SEQUENCE user_history_base;
 
+-- (A volatile default: PostgreSQL rewrites users, under an exclusive lock,
+-- to give each existing row its own base.)
 ALTER TABLE users
 	ADD COLUMN hist_base BIGINT NOT NULL DEFAULT nextval('user_history_base'),
 	ADD COLUMN hist_ver  BIGINT NOT NULL DEFAULT 1,
