@@ -16,9 +16,10 @@ import (
 //     0014): (hist_base, hist_ver), bumped in the transaction of every
 //     change to what the risk state reads, a track's included once the
 //     user is watched (hist_watch). An absent user is version (0, 0), and
-//     an absent user has no history (authenticators, devices and IP
-//     addresses reference the user row; tracks and DeleteUser write
-//     actions and the user row together).
+//     an absent user has no history: authenticators reference the user
+//     row, a track writes its action, device and user row in one
+//     statement, a verification needs an action of the user, and
+//     DeleteUser removes all of them in one transaction.
 //   - Only watched (or absent) users are cached, so tracks of users whose
 //     history no rule reads write nothing to their user row. A read of an
 //     unwatched user's history asks this server's next track of the user
