@@ -385,9 +385,10 @@ func (s *ActionService) CreateAction(ctx context.Context, a *vigil.Action, newCo
 	if dec.Output == nil {
 		dec.Output = json.RawMessage(`{}`)
 	}
-	var decision any = encodeDecision(&dec)
+	enc := encodeDecision(&dec)
+	var decision any = enc
 	if s.db.dialect.name == DialectSQLite {
-		decision = pack(decision.(string))
+		decision = pack(enc)
 	}
 	actx, err := json.Marshal(storedContext(a.Context))
 	if err != nil {

@@ -313,23 +313,33 @@ func (h *history) derive(k enrollKey, now int64, q *vigil.RiskQuery, need vigil.
 
 // historySQL reads what a history holds, in one statement: the user row,
 // the authenticators' aggregate, and JSON arrays of the user's devices, verified
-// IP addresses and actions created at or after ?3, each cut at
-// maxHistoryRows+1 rows so that an uncacheable user shows as one.
-const historySQL = `SELECT u.id IS NOT NULL, COALESCE(u.email, ''), COALESCE(u.phone_number, ''),
-	COALESCE(u.username, ''), u.custom, COALESCE(u.created_at, 0), u.last_verified_at,
-	(SELECT group_concat(method || ':' || CASE WHEN is_default THEN '1' ELSE '0' END, ',' ORDER BY created_at, id)
-		FROM authenticators WHERE tenant_id = ?1 AND user_id = ?2),
-	(SELECT json_group_array(json_object('id', device_id, 'verified', verified_at IS NOT NULL)) FROM (SELECT device_id,
-		verified_at FROM user_devices WHERE tenant_id = ?1 AND user_id = ?2 LIMIT ?4)),
-	(SELECT json_group_array(json_object('ip', ip_address, 'lat', latitude, 'lon', longitude, 'at', last_verified_at))
-		FROM (SELECT ip_address, latitude, longitude, last_verified_at FROM user_ips
-		WHERE tenant_id = ?1 AND user_id = ?2 LIMIT ?4)),
-	(SELECT json_group_array(json_object('code', action_code, 'at', created_at, 'state', state,
-		'stateAt', state_updated_at, 'ip', ip_address)) FROM (SELECT
-		action_code, created_at, state, state_updated_at, ip_address FROM actions
-		WHERE tenant_id = ?1 AND user_id = ?2 AND created_at >= ?3
-		ORDER BY tenant_id DESC, user_id DESC, created_at DESC LIMIT ?4))
+// IP addresses and actions created at or after ?3, each cut at ?4 rows
+// (maxHistoryRows+1, so that an uncacheable user shows as one).
+var historySQL = `SELECT ` + strings.Join(historyColumns(false, riskRefs{tenant: "?1", user: "?2"}, "?3", "?4"), ",\n\t") + `
 	FROM (SELECT 1 AS one) AS one LEFT JOIN users AS u ON u.tenant_id = ?1 AND u.id = ?2`
+
+// historyColumns returns the columns of a history read, historySQL's and,
+// on PostgreSQL, histReaderSQL's: the risk state query's user and
+// authenticator columns (riskColumns, from a join aliased u), then JSON
+// arrays of the user's devices, verified IP addresses and actions created
+// at or after from, each cut at limit rows.
+func historyColumns(pg bool, ref riskRefs, from, limit string) []string {
+	array := func(obj, rows string) string {
+		if pg {
+			return `(SELECT COALESCE(json_agg(json_build_object(` + obj + `)), '[]') FROM (` + rows + `) AS l)`
+		}
+		return `(SELECT json_group_array(json_object(` + obj + `)) FROM (` + rows + `))`
+	}
+	users := `tenant_id = ` + ref.tenant + ` AND user_id = ` + ref.user
+	return append(riskColumns(vigil.NeedUser|vigil.NeedAuthenticators, pg, ref),
+		array(`'id', device_id, 'verified', CASE WHEN verified_at IS NULL THEN 0 ELSE 1 END`,
+			`SELECT device_id, verified_at FROM user_devices WHERE `+users+` LIMIT `+limit),
+		array(`'ip', ip_address, 'lat', latitude, 'lon', longitude, 'at', last_verified_at`,
+			`SELECT ip_address, latitude, longitude, last_verified_at FROM user_ips WHERE `+users+` LIMIT `+limit),
+		array(`'code', action_code, 'at', created_at, 'state', state, 'stateAt', state_updated_at, 'ip', ip_address`,
+			`SELECT action_code, created_at, state, state_updated_at, ip_address FROM actions WHERE `+users+
+				` AND created_at >= `+from+` ORDER BY tenant_id DESC, user_id DESC, created_at DESC LIMIT `+limit))
+}
 
 // The JSON rows of historySQL's arrays.
 type (

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 
 	vigil "github.com/vigil-auth/vigil"
 )
@@ -71,28 +72,21 @@ type histRow struct {
 	history *history
 }
 
-// histReaderSQL is the statement of histReader: per key, the user's version
-// and, when it differs from the one held, what historySQL reads.
-const histReaderSQL = `SELECT r.tenant_id, r.user_id, r.from_at, r.base, r.ver,
+// histReaderSQL returns the statement of histReader: per key, the user's
+// version and, when it differs from the one held, what historySQL reads
+// (the subqueries run only then).
+func histReaderSQL() string {
+	cols := historyColumns(true, riskRefs{tenant: "r.tenant_id", user: "r.user_id"}, "r.from_at", "$6")
+	for i := 1; i < len(cols); i++ { // all but the user row's columns
+		cols[i] = `CASE WHEN NOT x.same THEN ` + cols[i] + ` END`
+	}
+	return `SELECT r.tenant_id, r.user_id, r.from_at, r.base, r.ver,
 	COALESCE(u.hist_base, 0), COALESCE(u.hist_ver, 0), COALESCE(u.hist_watch, FALSE), x.same,
-	u.id IS NOT NULL, COALESCE(u.email, ''), COALESCE(u.phone_number, ''),
-	COALESCE(u.username, ''), u.custom, COALESCE(u.created_at, 0), u.last_verified_at,
-	CASE WHEN NOT x.same THEN (SELECT string_agg(a.method || ':' || CASE WHEN a.is_default THEN '1' ELSE '0' END, ','
-		ORDER BY a.created_at, a.id) FROM authenticators AS a WHERE a.tenant_id = r.tenant_id AND a.user_id = r.user_id) END,
-	CASE WHEN NOT x.same THEN (SELECT COALESCE(json_agg(json_build_object('id', d.device_id, 'verified', CASE WHEN d.verified_at IS NULL THEN 0 ELSE 1 END)), '[]')
-		FROM (SELECT device_id, verified_at FROM user_devices
-		WHERE tenant_id = r.tenant_id AND user_id = r.user_id LIMIT $6) AS d) END,
-	CASE WHEN NOT x.same THEN (SELECT COALESCE(json_agg(json_build_object('ip', i.ip_address, 'lat', i.latitude, 'lon', i.longitude, 'at', i.last_verified_at)), '[]')
-		FROM (SELECT ip_address, latitude, longitude, last_verified_at FROM user_ips
-		WHERE tenant_id = r.tenant_id AND user_id = r.user_id LIMIT $6) AS i) END,
-	CASE WHEN NOT x.same THEN (SELECT COALESCE(json_agg(json_build_object('code', c.action_code, 'at', c.created_at, 'state', c.state,
-		'stateAt', c.state_updated_at, 'ip', c.ip_address)), '[]')
-		FROM (SELECT action_code, created_at, state, state_updated_at, ip_address FROM actions
-		WHERE tenant_id = r.tenant_id AND user_id = r.user_id AND created_at >= r.from_at
-		ORDER BY tenant_id DESC, user_id DESC, created_at DESC LIMIT $6) AS c) END
+	` + strings.Join(cols, ",\n\t") + `
 	FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[]) AS r (tenant_id, user_id, from_at, base, ver)
 	LEFT JOIN users AS u ON u.tenant_id = r.tenant_id AND u.id = r.user_id
 	CROSS JOIN LATERAL (SELECT COALESCE(u.hist_base, 0) = r.base AND COALESCE(u.hist_ver, 0) = r.ver AS same) AS x`
+}
 
 // newHistReader batches, on PostgreSQL, the history reads of tracks whose
 // rules read the user's history (see histReaderSQL). Every key has a row.
@@ -108,7 +102,7 @@ func newHistReader(db *DB) *batchReader[histKey, *histRow] {
 	scan := func(rows *sql.Rows) (histKey, *histRow, error) {
 		var k histKey
 		r := &histRow{}
-		h := &history{}
+		var h history // escapes only for a stale version
 		var auths, rawDevices, rawIPs, rawActions sql.NullString
 		if err := rows.Scan(&k.tenantID, &k.userID, &k.from, &k.held.base, &k.held.ver,
 			&r.cur.base, &r.cur.ver, &r.watched, &r.same,
@@ -125,11 +119,11 @@ func newHistReader(db *DB) *batchReader[histKey, *histRow] {
 			return k, nil, err
 		}
 		if ok {
-			r.history = h
+			r.history = &h
 		}
 		return k, r, nil
 	}
-	return newBatchReader("find risk history", db.read, histReaderSQL, args, scan)
+	return newBatchReader("find risk history", db.read, histReaderSQL(), args, scan)
 }
 
 // fromVersioned fills st from the history cache on PostgreSQL, checking
@@ -149,7 +143,8 @@ func (s *RiskStateService) fromVersioned(ctx context.Context, k enrollKey, q *vi
 		if !found {
 			return false, fmt.Errorf("find risk history: no row for user %q", k.userID)
 		}
-		if r.cur == (histVer{}) || !r.watched {
+		absent := r.cur == (histVer{})
+		if absent || !r.watched {
 			// The track that follows watches the user, so that this
 			// server can keep the user's history from the next read on.
 			c.wantWatch(k)
@@ -169,7 +164,7 @@ func (s *RiskStateService) fromVersioned(ctx context.Context, k enrollKey, q *vi
 			c.misses.Add(1)
 			c.uncached.Add(1)
 			return false, nil
-		case r.cur == (histVer{}) || r.watched:
+		case absent || r.watched: // only these are kept (see above)
 			custom = c.putVersioned(k, r.history, now, q, need, st)
 		default:
 			// Tracks of an unwatched user do not advance its version: its
@@ -285,10 +280,9 @@ func (c *historyCache) applyVersioned(ops []*writeOp, vers map[string]histVer) {
 			continue
 		}
 		n := int64(len(ch.notes))
-		exact := (h.ver == histVer{} && ch.to.ver == n) || // the statement created the user
+		ok := (h.ver == histVer{} && ch.to.ver == n) || // the statement created the user
 			(h.ver.base == ch.to.base && h.ver.ver+n == ch.to.ver)
 		before := h.rows()
-		ok := exact
 		for _, note := range ch.notes {
 			if !ok {
 				break
