@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -65,51 +66,76 @@ func TestFindActionConcurrent(t *testing.T) {
 	}
 }
 
-// TestStatsKeeper checks the statistics keeper of PostgreSQL servers whose
-// autovacuum is off: a round analyzes the tables that changed enough (120
-// actions), and only those (not tenants, changed by 1 row).
+// TestStatsKeeper checks the statistics keeper: a round analyzes the
+// tables that changed enough (120 actions), and only those (not tenants,
+// changed by 1 row). With autovacuum on it analyzes only young tables: a
+// keeper whose limit is under the 120 actions leaves them alone.
 func TestStatsKeeper(t *testing.T) {
 	if os.Getenv(postgresEnv) == "" {
 		t.Skipf("set %s to run the PostgreSQL tests", postgresEnv)
 	}
-	db := openPostgres(t, Options{})
-	ctx := mustTenant(t, db, "t")
-	actions := NewActionService(db)
-	for i := range 120 {
-		a := &vigil.Action{UserID: fmt.Sprintf("u%d", i%9), Code: "signIn", Decision: vigil.Decision{Outcome: vigil.OutcomeAllow}}
-		if _, _, err := actions.CreateAction(ctx, a, nil); err != nil {
-			t.Fatal(err)
-		}
-	}
-	before, err := db.analyzedTables(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if strings.Contains(","+before+",", ",actions,") {
-		t.Fatalf("actions analyzed before the keeper ran (autovacuum?): %q", before)
-	}
-	// The counters behind n_mod_since_analyze reach the statistics views
-	// from each backend at transaction end, at most once a second.
-	k := &statsKeeper{db: db, ctx: context.Background()}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		k.analyze()
-		after, err := db.analyzedTables(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if strings.Contains(","+after+",", ",actions,") {
+	for _, tc := range []struct {
+		name  string
+		k     statsKeeper
+		wantA bool // actions analyzed
+	}{
+		{"autovacuum off", statsKeeper{all: true, young: youngTableRows}, true},
+		{"autovacuum on, young table", statsKeeper{young: youngTableRows}, true},
+		{"autovacuum on, table past young", statsKeeper{young: 100}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel() // each waits up to 10 s for the statistics views
+			db := openPostgres(t, Options{})
+			db.stats.close() // the test runs its own rounds
+			ctx := mustTenant(t, db, "t")
+			actions := NewActionService(db)
+			for i := range 120 {
+				a := &vigil.Action{UserID: fmt.Sprintf("u%d", i%9), Code: "signIn", Decision: vigil.Decision{Outcome: vigil.OutcomeAllow}}
+				if _, _, err := actions.CreateAction(ctx, a, nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			before, err := db.analyzedTables(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.Contains(","+before+",", ",actions,") {
+				t.Fatalf("actions analyzed before the keeper ran (autovacuum?): %q", before)
+			}
+			k := tc.k
+			k.db, k.ctx = db, context.Background()
+			// The counters behind n_mod_since_analyze reach the statistics
+			// views from each backend at transaction end, at most once a
+			// second, and from an idle one after 10 s: wait until actions
+			// is due, then run one round.
+			deadline := time.Now().Add(30 * time.Second)
+			for {
+				due, err := (&statsKeeper{db: db, all: true}).changedTables(context.Background())
+				if err != nil {
+					t.Fatal(err)
+				}
+				if slices.Contains(due, "actions") {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("tables due = %q, want actions among them", due)
+				}
+				time.Sleep(200 * time.Millisecond)
+			}
+			k.analyze()
+			after, err := db.analyzedTables(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Contains(","+after+",", ",actions,"); got != tc.wantA {
+				t.Errorf("actions analyzed = %v (analyzed tables %q), want %v", got, after, tc.wantA)
+			}
 			// tenants changed by 1 row only, under autovacuum's threshold
 			// of 50 plus a tenth of the table.
 			if strings.Contains(","+after+",", ",tenants,") {
 				t.Errorf("analyzed tables = %q; tenants changed too little to be analyzed", after)
 			}
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("analyzed tables = %q, want actions among them", after)
-		}
-		time.Sleep(200 * time.Millisecond)
+		})
 	}
 }
 

@@ -114,7 +114,7 @@ type DB struct {
 	pgHist    *historyCache
 	histReads *batchReader[histKey, *histRow]
 
-	stats *statsKeeper // PostgreSQL with autovacuum off; else nil
+	stats *statsKeeper // PostgreSQL; else nil
 
 	closeMu sync.RWMutex // guards closed; held for reading while enqueueing
 	closed  bool

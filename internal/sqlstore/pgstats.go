@@ -7,21 +7,26 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// statsKeeper keeps planner statistics of Vigil's tables current on a
-// PostgreSQL server whose autovacuum is off. Without statistics the planner
-// guesses, and a plan made while a table was small is kept by every
-// prepared statement: a velocity scan then read a tenant's whole recent
-// history through the wrong index (milliseconds per track at tens of
-// thousands of actions). PostgreSQL re-plans prepared statements when a
-// table's statistics change, so an ANALYZE repairs them. With autovacuum
-// on (PostgreSQL's default) its autoanalyze does this and the keeper does
-// not run.
+// statsKeeper keeps planner statistics of Vigil's tables current on
+// PostgreSQL. Without statistics the planner guesses, and a plan made while
+// a table was small is kept by every prepared statement: a velocity scan
+// then read a tenant's whole recent history through the wrong index
+// (milliseconds per track at tens of thousands of actions). PostgreSQL
+// re-plans prepared statements when a table's statistics change, so an
+// ANALYZE repairs them.
 //
 // Every statsInterval it analyzes the tables of the current schema that
 // autovacuum would: more than 50 rows plus 10 % of the table changed since
-// their last analysis.
+// their last analysis. With autovacuum on (PostgreSQL's default) it does so
+// only while a table is young (under youngTableRows live rows): autovacuum
+// wakes once a minute (autovacuum_naptime), and a fresh deployment under
+// load would run that first minute on plans made for empty tables. Past
+// that, autovacuum's own analyses keep the plans right and the keeper
+// leaves the table to it.
 type statsKeeper struct {
 	db     *DB
+	all    bool            // autovacuum is off: every table, not only young ones
+	young  int64           // youngTableRows, but for tests
 	ctx    context.Context // canceled by close
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -36,14 +41,20 @@ type statsKeeper struct {
 // A round that finds nothing to do is one query of the statistics views.
 const statsInterval = time.Second
 
-// startStatsKeeper starts a keeper if the server's autovacuum is off.
+// youngTableRows is the size up to which the keeper analyzes a table even
+// when autovacuum is on.
+const youngTableRows = 100_000
+
+// startStatsKeeper starts the keeper.
 func (db *DB) startStatsKeeper(ctx context.Context) *statsKeeper {
 	var av string
-	if err := db.read.QueryRowContext(ctx, `SHOW autovacuum`).Scan(&av); err != nil || av != "off" {
-		return nil
+	if err := db.read.QueryRowContext(ctx, `SHOW autovacuum`).Scan(&av); err != nil {
+		db.logger.Warn("sqlstore: cannot read autovacuum's setting; Vigil analyzes only young tables", "err", err)
 	}
-	db.logger.Info("sqlstore: PostgreSQL autovacuum is off; Vigil analyzes its own tables when they change")
-	k := &statsKeeper{db: db, done: make(chan struct{})}
+	k := &statsKeeper{db: db, all: av == "off", young: youngTableRows, done: make(chan struct{})}
+	if k.all {
+		db.logger.Info("sqlstore: PostgreSQL autovacuum is off; Vigil analyzes its own tables when they change")
+	}
 	k.ctx, k.cancel = context.WithCancel(context.Background())
 	go k.run()
 	return k
@@ -83,10 +94,12 @@ func (k *statsKeeper) analyze() {
 }
 
 // changedTables returns the tables of the current schema that changed by
-// more than autovacuum's analyze threshold since their last analysis.
+// more than autovacuum's analyze threshold since their last analysis (of
+// them only the young ones unless k.all).
 func (k *statsKeeper) changedTables(ctx context.Context) ([]string, error) {
 	rows, err := k.db.read.QueryContext(ctx, `SELECT relname FROM pg_stat_user_tables
-		WHERE schemaname = current_schema() AND n_mod_since_analyze > 50 + 0.1 * n_live_tup`)
+		WHERE schemaname = current_schema() AND n_mod_since_analyze > 50 + 0.1 * n_live_tup
+		AND ($1 OR n_live_tup < $2)`, k.all, k.young)
 	if err != nil {
 		return nil, err
 	}
