@@ -5,13 +5,15 @@
 #   With a PostgreSQL URL the PostgreSQL runs are made too. The database it
 #   names is EMPTIED (its public schema is dropped) before and after: use a
 #   dedicated one, e.g. postgres://postgres@127.0.0.1:5432/vigil_bench?sslmode=disable
-# Environment: DURATION (default 10s), CONNS (default 64).
+# Environment: DURATION (default 10s), CONNS (default 64), CLIENT (the load
+# tool's HTTP client: raw, the default, or std for net/http).
 # Every server listens on 127.0.0.1 only and every run is bounded in time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 pg_url=${1:-}
 duration=${DURATION:-10s}
 conns=${CONNS:-64}
+client=${CLIENT:-raw}
 secret=bench-server-secret-0123456789abcdef
 work=$(mktemp -d)
 bin=$work/bin
@@ -78,7 +80,7 @@ machine() {
 bench() { # label, args...
 	local label=$1; shift
 	echo "## $label   (load average before: $(cut -d' ' -f1-3 /proc/loadavg))"
-	"$bin/vigil-bench" -secret "$secret" -c "$conns" -d "$duration" "$@" | sed 's/^/    /'
+	"$bin/vigil-bench" -secret "$secret" -c "$conns" -d "$duration" -client "$client" "$@" | sed 's/^/    /'
 }
 
 floor() { # db, label

@@ -57,6 +57,7 @@ type config struct {
 	succeed      bool
 	setupTimeout time.Duration
 	cpuProfile   string // file for a CPU profile of this tool, or ""
+	client       string // raw (rawClient) or std (net/http)
 	hookAddr     string // otp: where the server's webhooks are received
 }
 
@@ -78,11 +79,12 @@ type setupToken struct {
 // only state the workers write concurrently.
 type bench struct {
 	cfg         *config
-	client      *http.Client
-	auth        string // the Authorization header value
-	runID       string // makes -keys idempotency keys unique across runs
-	usersURL    string // base + "/users/"
-	actionSeg   string // "/actions/" + escaped action code
+	client      *http.Client // -client std; nil with raw
+	raw         *rawTarget   // -client raw; nil with std
+	auth        string       // the Authorization header value
+	runID       string       // makes -keys idempotency keys unique across runs
+	usersURL    string       // base + "/users/"
+	actionSeg   string       // "/actions/" + escaped action code
 	validateURL string
 	tokens      []setupToken // written only during setup
 
@@ -91,41 +93,64 @@ type bench struct {
 	exhausted atomic.Bool  // -succeed ran out of tokens
 }
 
-// newBench returns a bench with one HTTP client whose transport keeps
-// exactly cfg.conns keep-alive connections to the server.
+// newBench returns a bench for cfg: with -client raw, the target each
+// worker's raw client connects to; with -client std, one net/http client
+// whose transport keeps exactly cfg.conns keep-alive connections to the
+// server.
 func newBench(cfg *config) (*bench, error) {
 	id := make([]byte, 6)
 	if _, err := rand.Read(id); err != nil {
 		return nil, err
 	}
-	tr := &http.Transport{
-		DialContext:         loopbackDialer(),
-		MaxIdleConns:        cfg.conns,
-		MaxIdleConnsPerHost: cfg.conns,
-		MaxConnsPerHost:     cfg.conns,
-		IdleConnTimeout:     90 * time.Second,
-		DisableCompression:  true,
-		ForceAttemptHTTP2:   false,
-	}
-	return &bench{
+	b := &bench{
 		cfg:         cfg,
-		client:      &http.Client{Transport: tr, Timeout: time.Minute},
 		auth:        "Basic " + base64.StdEncoding.EncodeToString([]byte(cfg.secret+":")),
 		runID:       hex.EncodeToString(id),
 		usersURL:    cfg.base + "/users/",
 		actionSeg:   "/actions/" + url.PathEscape(cfg.action),
 		validateURL: cfg.base + "/validate",
-	}, nil
+	}
+	if cfg.client == "std" {
+		b.client = newStdClient(cfg.conns)
+		return b, nil
+	}
+	raw, err := newRawTarget(cfg.base, b.auth, loopbackDialer(), nil)
+	if err != nil {
+		return nil, err
+	}
+	b.raw = raw
+	return b, nil
 }
 
-// close releases the client's connections.
-func (b *bench) close() { b.client.CloseIdleConnections() }
+// newStdClient returns the net/http client of -client std, whose transport
+// keeps exactly conns keep-alive connections to the server.
+func newStdClient(conns int) *http.Client {
+	tr := &http.Transport{
+		DialContext:         loopbackDialer(),
+		MaxIdleConns:        conns,
+		MaxIdleConnsPerHost: conns,
+		MaxConnsPerHost:     conns,
+		IdleConnTimeout:     90 * time.Second,
+		DisableCompression:  true,
+		ForceAttemptHTTP2:   false,
+	}
+	return &http.Client{Transport: tr, Timeout: requestTimeout}
+}
+
+// close releases the std client's idle connections (the raw clients'
+// connections are the workers').
+func (b *bench) close() {
+	if b.client != nil {
+		b.client.CloseIdleConnections()
+	}
+}
 
 // worker is one connection's request loop. It records into its own
 // histograms and error counts, which are merged after all workers stop.
 type worker struct {
 	b    *bench
 	id   int
+	raw  *rawClient // this worker's connection with -client raw, else nil
 	rng  *mrand.Rand
 	body []byte       // request body under construction
 	resp bytes.Buffer // last response body
@@ -149,11 +174,30 @@ func newWorker(b *bench, id int) *worker {
 	for op := range w.hist {
 		w.hist[op] = newHistogram()
 	}
+	if b.raw != nil {
+		w.raw = newRawClient(b.raw)
+	}
 	return w
 }
 
-// do sends one request and reads the whole response into w.resp.
+// close closes the worker's raw client connection, if any.
+func (w *worker) close() {
+	if w.raw != nil {
+		w.raw.close()
+	}
+}
+
+// do sends one request with the selected client and reads the whole
+// response into w.resp, returning its status code.
 func (w *worker) do(ctx context.Context, method, url string, body []byte) (int, error) {
+	if w.raw != nil {
+		return w.raw.do(ctx, method, url, body, &w.resp)
+	}
+	return w.doStd(ctx, method, url, body)
+}
+
+// doStd is do with net/http (-client std).
+func (w *worker) doStd(ctx context.Context, method, url string, body []byte) (int, error) {
 	req, err := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(body))
 	if err != nil {
 		return 0, err
@@ -259,16 +303,36 @@ func (w *worker) validate(ctx context.Context, tok *setupToken) (string, error) 
 	if status != http.StatusOK {
 		return "status " + strconv.Itoa(status), nil
 	}
-	var reply struct {
-		IsValid *bool `json:"isValid"`
-	}
-	if err := json.Unmarshal(w.resp.Bytes(), &reply); err != nil || reply.IsValid == nil {
+	valid, ok := isValidOf(w.resp.Bytes())
+	if !ok {
 		return "validate response without isValid", nil
 	}
-	if w.b.cfg.succeed && !*reply.IsValid {
+	if w.b.cfg.succeed && !valid {
 		return "isValid false for a CHALLENGE_SUCCEEDED token", nil
 	}
 	return "", nil
+}
+
+// isValidOf is validate's check of its response, cheaper than decoding it
+// (a full decode cost this tool about a sixth of its CPU in -mode
+// validate), as hasState is for track: the body is a JSON object with a
+// boolean "isValid". It returns that boolean and whether there was one.
+func isValidOf(body []byte) (valid, ok bool) {
+	body = bytes.TrimSpace(body)
+	if len(body) < 2 || body[0] != '{' || body[len(body)-1] != '}' {
+		return false, false
+	}
+	_, after, found := bytes.Cut(body, []byte(`"isValid":`))
+	if !found {
+		return false, false
+	}
+	after = bytes.TrimLeft(after, " \t\r\n")
+	for _, lit := range [...]string{"true", "false"} {
+		if rest, ok := bytes.CutPrefix(after, []byte(lit)); ok && len(rest) > 0 && bytes.IndexByte([]byte(",} \t\r\n"), rest[0]) >= 0 {
+			return lit == "true", true
+		}
+	}
+	return false, false
 }
 
 // succeed sets the state of a setup action to CHALLENGE_SUCCEEDED, as the
@@ -292,7 +356,7 @@ func (w *worker) succeed(ctx context.Context, tok *setupToken) (string, error) {
 // transportKind classifies a transport error for the error counts.
 func transportKind(err error) string {
 	switch {
-	case errors.Is(err, context.DeadlineExceeded), os.IsTimeout(err):
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded), os.IsTimeout(err):
 		return "transport: timeout"
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return "transport: connection refused"

@@ -18,6 +18,13 @@
 //   - mixed: like validate, but each connection alternates track and
 //     validate.
 //
+// Requests go through one of two HTTP clients, chosen with -client: raw,
+// the default, a minimal HTTP/1.1 client that runs each connection's
+// requests in its worker's goroutine and allocates nothing per request (see
+// rawhttp.go), so that the tool takes as little CPU as it can from the
+// server it measures; or std, net/http's client, kept for comparison. Both
+// time a request from sending it to having read the whole response.
+//
 // Only loopback targets are accepted. The exit status is non-zero when more
 // than 1% of the counted requests failed.
 //
@@ -86,11 +93,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	for i := range workers {
 		workers[i] = newWorker(b, i)
 	}
+	defer func() {
+		for _, w := range workers {
+			w.close()
+		}
+	}()
 
 	res := &result{
 		Mode:        cfg.mode,
 		URL:         cfg.base,
 		Measures:    describe(cfg),
+		Client:      cfg.client,
 		Connections: cfg.conns,
 	}
 	if cfg.needsTokens() {
@@ -182,6 +195,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*c
 	fs.BoolVar(&cfg.succeed, "succeed", false, "validate and mixed: mark setup actions CHALLENGE_SUCCEEDED, so each validation consumes one (write path)")
 	fs.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write a CPU profile of the load tool itself to `file`")
 	fs.DurationVar(&cfg.setupTimeout, "setup-timeout", 2*time.Minute, "limit on the setup phase")
+	fs.StringVar(&cfg.client, "client", "raw", "HTTP client: raw (a minimal HTTP/1.1 client, lean on CPU) or std (net/http, for comparison)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -199,6 +213,8 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*c
 		return nil, errors.New("no secret: pass -secret or set VIGIL_BENCH_SECRET")
 	case cfg.mode != "track" && cfg.mode != "validate" && cfg.mode != "mixed" && cfg.mode != "otp":
 		return nil, fmt.Errorf("-mode %q: want track, validate, mixed or otp", cfg.mode)
+	case cfg.client != "raw" && cfg.client != "std":
+		return nil, fmt.Errorf("-client %q: want raw or std", cfg.client)
 	case cfg.conns < 1 || cfg.conns > 10000:
 		return nil, fmt.Errorf("-c %d: want 1 to 10000", cfg.conns)
 	case cfg.duration <= 0:
@@ -244,6 +260,7 @@ type result struct {
 	Mode              string              `json:"mode"`
 	URL               string              `json:"url"`
 	Measures          string              `json:"measures"`
+	Client            string              `json:"client"` // raw or std
 	Connections       int                 `json:"connections"`
 	DurationSeconds   float64             `json:"durationSeconds"`
 	Requests          uint64              `json:"requests"`
@@ -344,8 +361,8 @@ func (r *result) print(w io.Writer, cfg *config) {
 		}
 		fmt.Fprintf(w, "setup:       %d %s in %.1fs (untimed)\n", r.SetupActions, what, r.SetupSeconds)
 	}
-	fmt.Fprintf(w, "connections: %d   warmup %v   duration %v (measured %.2fs, stopped by %s)\n",
-		r.Connections, cfg.warmup, cfg.duration, r.DurationSeconds, r.Stopped)
+	fmt.Fprintf(w, "connections: %d (%s client)   warmup %v   duration %v (measured %.2fs, stopped by %s)\n",
+		r.Connections, r.Client, cfg.warmup, cfg.duration, r.DurationSeconds, r.Stopped)
 	fmt.Fprintf(w, "requests:    %d   errors %d (%.2f%%)\n", r.Requests, r.Errors, 100*r.ErrorRate)
 	kinds := make([]string, 0, len(r.ErrorsByKind))
 	for k := range r.ErrorsByKind {

@@ -299,3 +299,27 @@ func TestHasState(t *testing.T) {
 		}
 	}
 }
+
+func TestIsValidOf(t *testing.T) {
+	tests := []struct {
+		body      string
+		valid, ok bool
+	}{
+		{`{"isValid":true,"state":"CHALLENGE_SUCCEEDED","userId":"u"}`, true, true},
+		{`{"isValid":false}`, false, true},
+		{` {"state":"ALLOW", "isValid": true} `, true, true},
+		{"{\"isValid\":\nfalse\n}\n", false, true},
+		{`{"isValid":null}`, false, false},
+		{`{"isValid":"true"}`, false, false},
+		{`{"isValid":trueish}`, false, false},
+		{`{"state":"ALLOW"}`, false, false},
+		{`"isValid":true`, false, false},
+		{``, false, false},
+		{`<html>"isValid":true</html>`, false, false},
+	}
+	for _, tt := range tests {
+		if valid, ok := isValidOf([]byte(tt.body)); valid != tt.valid || ok != tt.ok {
+			t.Errorf("isValidOf(%q) = %v, %v; want %v, %v", tt.body, valid, ok, tt.valid, tt.ok)
+		}
+	}
+}
