@@ -523,42 +523,25 @@ func (h *respHeader) addField(line []byte) error {
 	}
 	value = bytes.Trim(value, " \t")
 	switch {
-	case equalFold(name, "content-length"):
+	case bytes.EqualFold(name, []byte("content-length")):
 		n, ok := parseLength(value)
 		if !ok || h.length >= 0 && h.length != n {
 			return fmt.Errorf("%w: Content-Length %q", errMalformed, value)
 		}
 		h.length = n
-	case equalFold(name, "transfer-encoding"):
-		if !equalFold(value, "chunked") {
+	case bytes.EqualFold(name, []byte("transfer-encoding")):
+		if !bytes.EqualFold(value, []byte("chunked")) {
 			return fmt.Errorf("%w: unsupported Transfer-Encoding %q", errMalformed, value)
 		}
 		h.chunked = true
-	case equalFold(name, "connection"):
+	case bytes.EqualFold(name, []byte("connection")):
 		for tok := range bytes.SplitSeq(value, []byte(",")) {
 			tok = bytes.Trim(tok, " \t")
-			h.close = h.close || equalFold(tok, "close")
-			h.keepAlive = h.keepAlive || equalFold(tok, "keep-alive")
+			h.close = h.close || bytes.EqualFold(tok, []byte("close"))
+			h.keepAlive = h.keepAlive || bytes.EqualFold(tok, []byte("keep-alive"))
 		}
 	}
 	return nil
-}
-
-// equalFold reports whether b equals the lower-case ASCII string s, ignoring
-// case.
-func equalFold(b []byte, s string) bool {
-	if len(b) != len(s) {
-		return false
-	}
-	for i, c := range b {
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if c != s[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // parseLength parses a Content-Length value: decimal digits, at most
