@@ -219,6 +219,20 @@ func BenchmarkDecisionExplain(b *testing.B) {
 	}
 }
 
+// BenchmarkDecisionExplainInto is BenchmarkDecisionExplain with a reused
+// TraceBuffer per rule, as the rules engine explains.
+func BenchmarkDecisionExplainInto(b *testing.B) {
+	progs, d := compileDecision(b)
+	bufs := make([]TraceBuffer, len(progs))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		for i, p := range progs {
+			p.ExplainInto(d, &bufs[i])
+		}
+	}
+}
+
 // BenchmarkDecisionNoList and BenchmarkDecisionDiegoHOliveiraNoList leave
 // out rule 5 (the 100,000-item list, a linear scan for diegoholiveira), to
 // show the ratio on the other nine rules alone.

@@ -365,7 +365,9 @@ var traceCmp = cmp.Options{valueCmp}
 // checkTrace asserts that EvalTrace and Explain over d agree with the
 // reference tracer: the same result and the same Trace (Explain without
 // Vars), down to nil versus empty slices.
-func checkTrace(t *testing.T, p *Program, d func() Data, label string) {
+// ExplainInto, into buf (shared by the caller's cases, so that each case
+// reuses what another program left in it), must give Explain's trace too.
+func checkTrace(t *testing.T, p *Program, d func() Data, label string, buf *TraceBuffer) {
 	t.Helper()
 	wv, want := p.refEvalTrace(d())
 	gv, got := p.EvalTrace(d())
@@ -382,6 +384,13 @@ func checkTrace(t *testing.T, p *Program, d func() Data, label string) {
 	want.Vars = nil
 	if diff := cmp.Diff(want, exp, traceCmp); diff != "" {
 		t.Fatalf("%s: Explain trace mismatch (-reference +got):\n%s", label, diff)
+	}
+	iv, into := p.ExplainInto(d(), buf)
+	if !iv.Equal(wv) {
+		t.Fatalf("%s: ExplainInto = %v, reference %v", label, iv, wv)
+	}
+	if diff := cmp.Diff(want, into, traceCmp); diff != "" {
+		t.Fatalf("%s: ExplainInto trace mismatch (-reference +got):\n%s", label, diff)
 	}
 }
 
@@ -406,6 +415,7 @@ func TestTraceMatchesReference(t *testing.T) {
 		[2]string{`{"if":[{"var":"a"},{"==":[1,2]},{"in":["x",{"var":"s"}]}]}`, `{"s":"yyy"}`},
 		[2]string{`{"and":[{"missing":["a","b"]},{"==":[{"var":"a"},1]}]}`, `{"b":1}`},
 	)
+	var buf TraceBuffer
 	for _, tc := range cases {
 		for _, steps := range []int{0, 3, 7} {
 			p, err := Compile([]byte(tc[0]), Options{MaxSteps: steps, Lists: fuzzOptions().Lists})
@@ -414,8 +424,8 @@ func TestTraceMatchesReference(t *testing.T) {
 			}
 			root := MustParseJSON(tc[1])
 			label := fmt.Sprintf("%s over %s, MaxSteps %d", tc[0], tc[1], steps)
-			checkTrace(t, p, func() Data { return NewValueData(p, root) }, label)
-			checkTrace(t, p, func() Data { return nil }, label+", nil data")
+			checkTrace(t, p, func() Data { return NewValueData(p, root) }, label, &buf)
+			checkTrace(t, p, func() Data { return nil }, label+", nil data", &buf)
 		}
 	}
 }
@@ -437,7 +447,7 @@ func TestTraceSlabs(t *testing.T) {
 	MustCompile(`{"var":"unrelated"}`, Options{Vars: table})
 	p := MustCompile(rule, Options{Vars: table})
 	root := Object(keys)
-	checkTrace(t, p, func() Data { return NewValueData(p, root) }, "many nodes")
+	checkTrace(t, p, func() Data { return NewValueData(p, root) }, "many nodes", &TraceBuffer{})
 	_, tr := p.EvalTrace(NewValueData(p, root))
 	seen := map[string]bool{}
 	for _, v := range tr.Vars {
@@ -448,5 +458,38 @@ func TestTraceSlabs(t *testing.T) {
 	}
 	if len(seen) <= maxScan {
 		t.Errorf("Vars has %d paths, want more than %d to cover the map", len(seen), maxScan)
+	}
+}
+
+// TestExplainIntoReuse checks that a TraceBuffer explaining the same
+// programs again allocates nothing, that a trace it built stays intact
+// until the buffer is used again, and that Reset lets go of it.
+func TestExplainIntoReuse(t *testing.T) {
+	progs, d := compileDecision(t)
+	bufs := make([]TraceBuffer, len(progs))
+	explainAll := func() {
+		for i, p := range progs {
+			p.ExplainInto(d, &bufs[i])
+		}
+	}
+	explainAll()
+	if n := testing.AllocsPerRun(50, explainAll); n != 0 {
+		t.Errorf("ExplainInto allocates %v times over %d programs after the first round, want 0", n, len(progs))
+	}
+
+	p := MustCompile(`{"and":[{"==":[{"var":"a"},1]},{"<":[{"var":"b"},2]}]}`, Options{})
+	var buf TraceBuffer
+	_, first := p.ExplainInto(NewValueData(p, MustParseJSON(`{"a":2,"b":1}`)), &buf)
+	want := fmt.Sprint(first.Failed[0].Args)
+	if want != "[2 1]" {
+		t.Fatalf("first trace's failed operands = %s, want [2 1]", want)
+	}
+	_, second := p.ExplainInto(NewValueData(p, MustParseJSON(`{"a":1,"b":5}`)), &buf)
+	if got := fmt.Sprint(second.Failed[0].Args); got != "[5 2]" || second.Failed[0].Op != "<" {
+		t.Errorf("second trace's failed condition = %s %s, want < [5 2]", second.Failed[0].Op, got)
+	}
+	buf.Reset()
+	if buf.t.Failed != nil || len(buf.nodes) != 0 || buf.nodes[:cap(buf.nodes)][0].Op != "" {
+		t.Errorf("Reset kept the last trace: %+v", buf.t)
 	}
 }

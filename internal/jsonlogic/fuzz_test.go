@@ -73,6 +73,7 @@ func FuzzCompile(f *testing.F) {
 // the reference tracer of encode_test.go does.
 func FuzzEval(f *testing.F) {
 	addSeeds(f, true)
+	var buf TraceBuffer // reused across inputs, as the rules engine reuses one per rule
 	f.Fuzz(func(t *testing.T, rule, data string) {
 		p, err := Compile([]byte(rule), fuzzOptions())
 		if err != nil {
@@ -82,7 +83,7 @@ func FuzzEval(f *testing.F) {
 		if err != nil {
 			return
 		}
-		checkTrace(t, p, func() Data { return NewValueData(p, root) }, rule+" over "+data)
+		checkTrace(t, p, func() Data { return NewValueData(p, root) }, rule+" over "+data, &buf)
 		got, err := p.Eval(NewValueData(p, root))
 		if err != nil {
 			if !errors.Is(err, ErrStepBudget) && !errors.Is(err, ErrTooLarge) {

@@ -1,6 +1,9 @@
 package jsonlogic
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
 // Trace explains one evaluation for the admin UI and for stored decisions.
 type Trace struct {
@@ -50,31 +53,77 @@ type TraceNode struct {
 // EvalTrace evaluates like Eval while recording a Trace. It is slower than
 // Eval (it allocates) and meant for explanations, not for the hot path;
 // Eval itself pays nothing for tracing.
-func (p *Program) EvalTrace(d Data) (v Value, t *Trace) { return p.evalTrace(d, true) }
+func (p *Program) EvalTrace(d Data) (v Value, t *Trace) { return p.evalTrace(d, true, nil) }
 
 // Explain is EvalTrace without recording the variables read: the Trace's
 // Vars is nil, everything else is EvalTrace's. It is for callers that
 // record the data points themselves, and allocates less.
-func (p *Program) Explain(d Data) (v Value, t *Trace) { return p.evalTrace(d, false) }
+func (p *Program) Explain(d Data) (v Value, t *Trace) { return p.evalTrace(d, false, nil) }
+
+// ExplainInto is Explain building its Trace in b instead of allocating it:
+// the Trace returned is valid until b's next ExplainInto or Reset, which
+// reuse its storage. Once b has grown to a program's size, explaining that
+// program again allocates nothing. A TraceBuffer is not safe for
+// concurrent use.
+func (p *Program) ExplainInto(d Data, b *TraceBuffer) (v Value, t *Trace) {
+	return p.evalTrace(d, false, b)
+}
+
+// A TraceBuffer holds what ExplainInto builds a Trace of, for reuse. The
+// zero value is ready to use.
+type TraceBuffer struct {
+	t     Trace
+	nodes []TraceNode  // the last trace's nodes
+	kids  []*TraceNode // its Children and Failed entries: the whole capacity may be in use
+	args  []Value      // its Args
+}
+
+// Reset clears b, so that it keeps nothing of the last trace alive; its
+// storage stays for the next ExplainInto.
+func (b *TraceBuffer) Reset() {
+	b.t = Trace{}
+	clear(b.nodes)
+	clear(b.kids[:cap(b.kids)])
+	clear(b.args)
+	b.nodes, b.kids, b.args = b.nodes[:0], b.kids[:0], b.args[:0]
+}
 
 // evalTrace is EvalTrace, recording Vars if vars is set. The trace's nodes,
 // their children and their operands are carved from slabs sized at compile
-// time (traceSize).
-func (p *Program) evalTrace(d Data, vars bool) (v Value, t *Trace) {
+// time (traceSize): buf's, reused, when buf is not nil (Explain only).
+func (p *Program) evalTrace(d Data, vars bool, buf *TraceBuffer) (v Value, t *Trace) {
 	tr := tracer{e: evaluator{data: d, max: p.maxSteps}, p: p}
 	var rd *recordingData
-	if vars {
+	switch {
+	case vars:
 		st := &traceState{}
 		t, rd = &st.t, &st.rd
 		*rd = recordingData{inner: d, names: p.table.snapshot(), reads: make([]VarRead, 0, len(p.vars))}
 		if d != nil {
 			tr.e.data = rd
 		}
-	} else {
+	case buf != nil:
+		buf.Reset()
+		t = &buf.t
+	default:
 		t = &Trace{}
+	}
+	if buf != nil {
+		tr.nodes = slices.Grow(buf.nodes, p.traceNodes)
+		tr.kids = slices.Grow(buf.kids, p.traceKids+p.traceNodes)
+		tr.args = slices.Grow(buf.args, p.traceArgs)
+	} else {
+		tr.nodes = make([]TraceNode, 0, p.traceNodes)
+		tr.kids = make([]*TraceNode, 0, p.traceKids+p.traceNodes)
+		tr.args = make([]Value, 0, p.traceArgs)
 	}
 	defer func() {
 		tr.release()
+		if buf != nil {
+			// The slabs, with what this trace put in them, for Reset
+			// to clear.
+			buf.nodes, buf.kids, buf.args = tr.nodes, tr.kids, tr.args
+		}
 		if rd != nil {
 			rd.inner = nil // the Trace must not keep the data alive
 		}
@@ -83,9 +132,6 @@ func (p *Program) evalTrace(d Data, vars bool) (v Value, t *Trace) {
 			t.Result, t.Matched, t.Err = Value{}, false, fmt.Sprintf("jsonlogic: internal error: %v", r)
 		}
 	}()
-	tr.nodes = make([]TraceNode, 0, p.traceNodes)
-	tr.kids = make([]*TraceNode, 0, p.traceKids+p.traceNodes)
-	tr.args = make([]Value, 0, p.traceArgs)
 	var root *TraceNode
 	v, root = tr.trace(p.root)
 	if rd != nil {

@@ -170,8 +170,9 @@ type ruleError struct {
 // rule that did not match, the sub-conditions that failed. It reads every
 // variable in Vars through data, even those a short-circuit skipped, so
 // that the stored data points can replay any rule over the same variables.
-// It allocates the Decision, its Output and a trace per rule that did not
-// match; the slices other than Output are shared as Decide's are.
+// It allocates the Decision and its Output only: the traces of the rules
+// that did not match are built in storage pooled with the Set, and the
+// slices other than Output are shared as Decide's are.
 //
 // It decides exactly as Decide does: the rules are evaluated with Match,
 // and only those that did not match are evaluated again with Explain to
@@ -205,7 +206,7 @@ func (s *Set) DecideTrace(cfg *vigil.ActionConfig, data jsonlogic.Data) (*vigil.
 			res[i].matched = true
 			key.set(i)
 		default:
-			_, res[i].trace = r.prog.Explain(data)
+			_, res[i].trace = r.prog.ExplainInto(data, sc.trace(i, len(s.rules)))
 		}
 	}
 	pts := s.dataPoints(sc, data, rec)

@@ -21,6 +21,9 @@ type scratch struct {
 	res   []result
 	vals  []jsonlogic.Value
 	extra []point
+	// traces holds the explanation of each rule (by index) that did not
+	// match, built in storage reused from one decision to the next.
+	traces []jsonlogic.TraceBuffer
 }
 
 // maxPooledBuf is the largest output buffer kept for reuse.
@@ -42,8 +45,19 @@ func (s *Set) putScratch(sc *scratch) {
 	clear(sc.res)
 	clear(sc.vals)
 	clear(sc.extra)
+	for i := range sc.traces {
+		sc.traces[i].Reset()
+	}
 	sc.buf, sc.res, sc.vals, sc.extra = sc.buf[:0], sc.res[:0], sc.vals[:0], sc.extra[:0]
 	s.pool.Put(sc)
+}
+
+// trace returns the TraceBuffer of rule i of n.
+func (sc *scratch) trace(i, n int) *jsonlogic.TraceBuffer {
+	if len(sc.traces) < n {
+		sc.traces = make([]jsonlogic.TraceBuffer, n)
+	}
+	return &sc.traces[i]
 }
 
 // results returns n zeroed results.

@@ -293,6 +293,26 @@ func TestDecideAllocs(t *testing.T) {
 	}
 }
 
+// TestDecideTraceAllocs checks the traced path's budget: the Decision and
+// its Output, whatever the number of rules explained (the traces reuse
+// pooled storage).
+func TestDecideTraceAllocs(t *testing.T) {
+	s, data := benchSet(t)
+	if _, err := s.DecideTrace(testConfig, data); err != nil {
+		t.Fatal(err)
+	}
+	allocs := testing.AllocsPerRun(100, func() {
+		if _, err := s.DecideTrace(testConfig, data); err != nil {
+			t.Fatal(err)
+		}
+	})
+	// 2, plus a fraction should a collection empty the pool during the
+	// runs; a trace allocated per rule explained would make it 20 or more.
+	if allocs >= 3 {
+		t.Errorf("DecideTrace allocates %.1f times per decision, want 2", allocs)
+	}
+}
+
 // TestDecideConcurrent exercises the decision cache from many goroutines
 // (run with -race) over every combination of matches of four rules.
 func TestDecideConcurrent(t *testing.T) {

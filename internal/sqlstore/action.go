@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"sync"
 	"time"
 
 	vigil "github.com/vigil-auth/vigil"
@@ -173,8 +175,19 @@ type storedDecision struct {
 // but appends Output, which the caller checked is valid JSON, as it is,
 // instead of compacting it: an explanation is a few kilobytes that
 // encoding/json would scan twice more on every track.
-func encodeDecision(dec *vigil.Decision) string {
-	b := make([]byte, 0, 128+len(dec.Output))
+func encodeDecision(dec *vigil.Decision) string { return string(appendDecision(nil, dec)) }
+
+// decisionBufs pools the buffers CreateAction encodes decisions in: the
+// encoding is copied out (packed on SQLite, as a string on PostgreSQL), so
+// the buffer, the size of an explanation, need not be allocated per track.
+var decisionBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+// maxPooledDecisionBuf is the largest buffer decisionBufs keeps.
+const maxPooledDecisionBuf = 64 << 10
+
+// appendDecision appends encodeDecision's encoding of dec to b.
+func appendDecision(b []byte, dec *vigil.Decision) []byte {
+	b = slices.Grow(b, 128+len(dec.Output))
 	b = append(b, '{')
 	field := func(name string) {
 		if len(b) > 1 {
@@ -226,8 +239,7 @@ func encodeDecision(dec *vigil.Decision) string {
 		field("Output")
 		b = append(b, dec.Output...)
 	}
-	b = append(b, '}')
-	return string(b)
+	return append(b, '}')
 }
 
 // appendJSONStrings appends vs as a JSON array of strings.
@@ -385,10 +397,17 @@ func (s *ActionService) CreateAction(ctx context.Context, a *vigil.Action, newCo
 	if dec.Output == nil {
 		dec.Output = json.RawMessage(`{}`)
 	}
-	enc := encodeDecision(&dec)
-	var decision any = enc
+	bp := decisionBufs.Get().(*[]byte)
+	enc := appendDecision((*bp)[:0], &dec)
+	var decision any
 	if s.db.dialect.name == DialectSQLite {
 		decision = pack(enc)
+	} else {
+		decision = string(enc)
+	}
+	if cap(enc) <= maxPooledDecisionBuf {
+		*bp = enc[:0]
+		decisionBufs.Put(bp)
 	}
 	actx, err := json.Marshal(storedContext(a.Context))
 	if err != nil {

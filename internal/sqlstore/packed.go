@@ -2,6 +2,8 @@ package sqlstore
 
 import (
 	"fmt"
+	"slices"
+	"sync"
 
 	"github.com/klauspost/compress/s2"
 )
@@ -22,20 +24,36 @@ const (
 	maxUnpacked = 16 << 20
 )
 
-// pack returns s compressed (a []byte) if it is long enough to gain, else
-// s itself.
-func pack(s string) any {
-	if len(s) < packMin {
-		return s
+// pack returns b compressed (a []byte of its own) if it is long enough to
+// gain, else b as a string. It keeps no reference to b.
+func pack(b []byte) any {
+	if len(b) < packMin {
+		return string(b)
 	}
-	b := make([]byte, 1+s2.MaxEncodedLen(len(s)))
-	b[0] = packMarker
-	n := len(s2.Encode(b[1:], []byte(s)))
-	if 1+n >= len(s) {
-		return s
+	// Compress into a pooled buffer of the worst case's size, then keep
+	// only what the block needs: about a third of b for an explanation.
+	sp := packBufs.Get().(*[]byte)
+	dst := slices.Grow((*sp)[:0], s2.MaxEncodedLen(len(b)))
+	dst = dst[:cap(dst)]
+	enc := s2.Encode(dst, b)
+	var out any
+	if 1+len(enc) >= len(b) {
+		out = string(b)
+	} else {
+		p := make([]byte, 1+len(enc))
+		p[0] = packMarker
+		copy(p[1:], enc)
+		out = p
 	}
-	return b[:1+n]
+	if cap(dst) <= maxPooledDecisionBuf {
+		*sp = dst[:0]
+		packBufs.Put(sp)
+	}
+	return out
 }
+
+// packBufs pools pack's compression buffers.
+var packBufs = sync.Pool{New: func() any { return new([]byte) }}
 
 // unpack returns what pack was given.
 func unpack(s string) ([]byte, error) {

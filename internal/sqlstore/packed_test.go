@@ -39,21 +39,31 @@ func TestPack(t *testing.T) {
 		{"explanation", long, true},
 		{"incompressible", pseudoRandom(4096), false},
 	}
-	for _, tt := range tests {
+	// stored keeps every case's result, to check at the end that no later
+	// pack (reusing the pooled buffers) changed an earlier one.
+	stored := make([]string, len(tests))
+	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := pack(tt.in)
+			in := []byte(tt.in)
+			got := pack(in)
+			clear(in) // pack must have kept nothing of its input
 			b, packed := got.([]byte)
 			if packed != tt.packed {
 				t.Fatalf("pack(%d bytes) = %T, packed %v; want packed %v", len(tt.in), got, packed, tt.packed)
 			}
-			stored := tt.in
 			if packed {
-				if b[0] != packMarker || len(b) >= len(tt.in) {
-					t.Fatalf("packed to %d bytes starting %#x, from %d", len(b), b[0], len(tt.in))
+				if b[0] != packMarker || len(b) >= len(tt.in) || cap(b) != len(b) {
+					t.Fatalf("packed to %d bytes (capacity %d) starting %#x, from %d", len(b), cap(b), b[0], len(tt.in))
 				}
-				stored = string(b)
+				stored[i] = string(b)
+			} else {
+				s, ok := got.(string)
+				if !ok || s != tt.in {
+					t.Fatalf("pack(%d bytes) = %T, want the input as a string", len(tt.in), got)
+				}
+				stored[i] = s
 			}
-			back, err := unpack(stored)
+			back, err := unpack(stored[i])
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -61,6 +71,11 @@ func TestPack(t *testing.T) {
 				t.Fatalf("unpack(pack(s)) differs from s")
 			}
 		})
+	}
+	for i, tt := range tests {
+		if back, err := unpack(stored[i]); err != nil || string(back) != tt.in {
+			t.Errorf("%s: after the other cases, unpack = %d bytes, %v; want the input back", tt.name, len(back), err)
+		}
 	}
 	if _, err := unpack(string([]byte{packMarker, 0xff, 0xfe})); err == nil {
 		t.Error("unpack of a damaged value: no error")
@@ -125,7 +140,8 @@ func TestStoredDecisionPacked(t *testing.T) {
 // every track with rules pays on SQLite, and reports the size it leaves.
 func BenchmarkPack(b *testing.B) {
 	dec := vigil.Decision{Outcome: vigil.OutcomeChallenge, Output: explanation()}
-	s := encodeDecision(&dec)
+	s := appendDecision(nil, &dec)
+	b.ReportAllocs()
 	var n int
 	for b.Loop() {
 		n = len(pack(s).([]byte))
