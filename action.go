@@ -181,6 +181,16 @@ type ActionService interface {
 	ConsumeValidation(ctx context.Context, userID, code, idempotencyKey string) (*Action, bool, error)
 }
 
+// ActionStateFinder is an optional fast path of an ActionService for
+// validation, which reports an action's state but neither its decision nor
+// its context, most of a stored action's bytes: FindActionState is
+// FindAction filling only the action's TenantID, ID, UserID, Code,
+// IdempotencyKey, State, StateUpdatedAt, CreatedAt, UpdatedAt,
+// VerificationMethod and ValidatedAt.
+type ActionStateFinder interface {
+	FindActionState(ctx context.Context, userID, code, idempotencyKey string) (*Action, error)
+}
+
 // ReadValidationConsumer is an optional fast path of an ActionService for
 // the common validation: the caller has just read a, CHALLENGE_SUCCEEDED and
 // not yet validated, and wants it consumed. ConsumeReadValidation consumes

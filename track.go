@@ -32,7 +32,9 @@ type ValidateInput struct {
 // only the first time a CHALLENGE_SUCCEEDED action is validated.
 type ValidateResult struct {
 	IsValid bool
-	Action  *Action
+	// Action is the action the token names; only its identity and state
+	// when the store took the ActionStateFinder path.
+	Action *Action
 }
 
 // ActionTracker is the risk pipeline: it decides tracked actions and

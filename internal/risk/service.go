@@ -478,7 +478,11 @@ func (s *Service) Validate(ctx context.Context, in *vigil.ValidateInput) (*vigil
 		return &vigil.ValidateResult{}, nil
 	}
 
-	a, err := s.actions.FindAction(ctx, claims.UserID, claims.ActionCode, claims.IdempotencyKey)
+	find := s.actions.FindAction
+	if sf, ok := s.actions.(vigil.ActionStateFinder); ok {
+		find = sf.FindActionState // validation reports neither decision nor context
+	}
+	a, err := find(ctx, claims.UserID, claims.ActionCode, claims.IdempotencyKey)
 	if vigil.ErrorCode(err) == vigil.ENOTFOUND {
 		return &vigil.ValidateResult{}, nil
 	} else if err != nil {

@@ -18,6 +18,7 @@ import (
 var (
 	_ vigil.ActionService          = (*ActionService)(nil)
 	_ vigil.ReadValidationConsumer = (*ActionService)(nil)
+	_ vigil.ActionStateFinder      = (*ActionService)(nil)
 )
 
 // maxActions is the most actions FindActions returns at once.
@@ -28,11 +29,11 @@ const maxActions = 1000
 type ActionService struct {
 	db *DB
 
-	insert, insertConfig                             string
-	insertWithUser                                   string // PostgreSQL: the insert, its user and its device in one round trip
-	find, findByKey, findMany, findManyCodes, update string
-	consume, consumeRead, scan                       string
-	verify                                           verificationSQL
+	insert, insertConfig                                        string
+	insertWithUser                                              string // PostgreSQL: the insert, its user and its device in one round trip
+	find, findState, findByKey, findMany, findManyCodes, update string
+	consume, consumeRead, scan                                  string
+	verify                                                      verificationSQL
 	// updateVerified is PostgreSQL's UpdateActionState in one statement:
 	// the update and, on a move to CHALLENGE_SUCCEEDED, the verification
 	// record (device, IP address, user), instead of five round trips.
@@ -45,6 +46,11 @@ const actionCols = `tenant_id, id, user_id, action_code, idempotency_key, state,
 	created_at, updated_at, decision, allowed_methods, default_method, is_enrolled, enrolled_methods,
 	context, verification_method, verified_by_authenticator_id, request_hash, token_issued_at,
 	token_expires_at, validated_at, device_id, ip_address, latitude, longitude`
+
+// actionStateCols are the columns FindActionState reads (see
+// rawAction.scanState): an action's identity and state.
+const actionStateCols = `tenant_id, id, user_id, action_code, idempotency_key, state, state_updated_at,
+	created_at, updated_at, verification_method, validated_at`
 
 // actionColCount is the number of columns in actionCols.
 const actionColCount = 25
@@ -69,6 +75,7 @@ func NewActionService(db *DB) *ActionService {
 		insert:        r(insert),
 		insertConfig:  r(insertActionConfigSQL + ` ON CONFLICT (tenant_id, action_code) DO NOTHING`),
 		find:          r(`SELECT ` + actionCols + ` FROM actions` + actionWhere),
+		findState:     r(`SELECT ` + actionStateCols + ` FROM actions` + actionWhere),
 		findByKey:     r(`SELECT ` + actionCols + ` FROM actions WHERE tenant_id = ? AND idempotency_key = ?`),
 		findMany:      r(findMany + order),
 		findManyCodes: r(findMany + ` AND ` + db.dialect.codesIn + order),
@@ -304,6 +311,14 @@ func (r *rawAction) scan(s interface{ Scan(...any) error }) error {
 }
 
 // action decodes the row.
+// scanState scans the columns of actionStateCols; action then leaves the
+// others zero.
+func (r *rawAction) scanState(s interface{ Scan(...any) error }) error {
+	a := &r.a
+	return s.Scan(&a.TenantID, &a.ID, &a.UserID, &a.Code, &a.IdempotencyKey, &r.state, &r.stateUpdated,
+		&r.created, &r.updated, &r.verMethod, &r.validated)
+}
+
 func (r *rawAction) action() (*vigil.Action, error) {
 	a := r.a
 	if r.lat.Valid && r.lon.Valid {
@@ -312,19 +327,26 @@ func (r *rawAction) action() (*vigil.Action, error) {
 	a.State = vigil.ActionState(r.state)
 	a.DefaultMethod = vigil.VerificationMethod(r.defMethod)
 	a.VerificationMethod = vigil.VerificationMethod(r.verMethod)
-	decision, err := unpack(r.decision)
-	if err != nil {
-		return nil, fmt.Errorf("decode decision of action %s: %w", a.ID, err)
+	// Both empty (no stored row has either empty: they are JSON objects)
+	// when scanned by scanState.
+	if r.decision != "" {
+		decision, err := unpack(r.decision)
+		if err != nil {
+			return nil, fmt.Errorf("decode decision of action %s: %w", a.ID, err)
+		}
+		if err := json.Unmarshal(decision, &a.Decision); err != nil {
+			return nil, fmt.Errorf("decode decision of action %s: %w", a.ID, err)
+		}
 	}
-	if err := json.Unmarshal(decision, &a.Decision); err != nil {
-		return nil, fmt.Errorf("decode decision of action %s: %w", a.ID, err)
+	if r.actx != "" {
+		if err := json.Unmarshal([]byte(r.actx), &a.Context); err != nil {
+			return nil, fmt.Errorf("decode context of action %s: %w", a.ID, err)
+		}
+		if string(a.Context.Custom) == "null" {
+			a.Context.Custom = nil
+		}
 	}
-	if err := json.Unmarshal([]byte(r.actx), &a.Context); err != nil {
-		return nil, fmt.Errorf("decode context of action %s: %w", a.ID, err)
-	}
-	if string(a.Context.Custom) == "null" {
-		a.Context.Custom = nil
-	}
+	var err error
 	if a.AllowedMethods, err = decodeMethods(r.allowed); err != nil {
 		return nil, err
 	}
@@ -511,12 +533,29 @@ func (s *ActionService) CreateAction(ctx context.Context, a *vigil.Action, newCo
 
 // FindAction returns one action. ENOTFOUND if none.
 func (s *ActionService) FindAction(ctx context.Context, userID, code, idempotencyKey string) (*vigil.Action, error) {
+	return s.findAction(ctx, s.db.actionReads, s.find, (*rawAction).scan, userID, code, idempotencyKey)
+}
+
+// FindActionState is FindAction reading only the action's identity and
+// state (vigil.ActionStateFinder): TenantID, ID, UserID, Code,
+// IdempotencyKey, State, StateUpdatedAt, CreatedAt, UpdatedAt,
+// VerificationMethod and ValidatedAt, what validation reports and
+// consumes by; the other fields are left zero. The decision, with its
+// explanation under rules, is most of a row.
+func (s *ActionService) FindActionState(ctx context.Context, userID, code, idempotencyKey string) (*vigil.Action, error) {
+	return s.findAction(ctx, s.db.actionStateReads, s.findState, (*rawAction).scanState, userID, code, idempotencyKey)
+}
+
+// findAction reads one action through reads (PostgreSQL's batched reader)
+// or, on SQLite, with q, whose columns scan reads.
+func (s *ActionService) findAction(ctx context.Context, reads *batchReader[actionRef, *rawAction], q string,
+	scan func(*rawAction, interface{ Scan(...any) error }) error, userID, code, idempotencyKey string) (*vigil.Action, error) {
 	tenantID, err := vigil.RequireTenant(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if s.db.actionReads != nil {
-		raw, found, err := s.db.actionReads.find(ctx, actionRef{tenantID, userID, code, idempotencyKey})
+	if reads != nil {
+		raw, found, err := reads.find(ctx, actionRef{tenantID, userID, code, idempotencyKey})
 		if err != nil {
 			return nil, err
 		}
@@ -525,11 +564,11 @@ func (s *ActionService) FindAction(ctx context.Context, userID, code, idempotenc
 		}
 		return raw.action()
 	}
-	a, err := scanAction(s.db.readRow(ctx, s.find, tenantID, userID, code, idempotencyKey))
-	if err != nil {
+	var r rawAction
+	if err := scan(&r, s.db.readRow(ctx, q, tenantID, userID, code, idempotencyKey)); err != nil {
 		return nil, unclean(noRows("find action", err, "Action not found."))
 	}
-	return a, nil
+	return r.action()
 }
 
 // FindActionByKey returns the action with an idempotency key, whatever its

@@ -194,10 +194,11 @@ func newEnrollReader(db *DB) *batchReader[enrollKey, string] {
 // LATERAL subquery makes PostgreSQL probe the unique key index once per
 // requested key, whatever its statistics say about the table. Rows are
 // decoded by the requester, not by the reader's goroutine.
-func newActionReader(db *DB) *batchReader[actionRef, *rawAction] {
+// With cols actionStateCols and scan scanState it batches FindActionState.
+func newActionReader(db *DB, cols string, scan func(*rawAction, interface{ Scan(...any) error }) error) *batchReader[actionRef, *rawAction] {
 	q := `SELECT x.* FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])
 			AS r (tenant_id, user_id, action_code, idempotency_key)
-		CROSS JOIN LATERAL (SELECT ` + actionCols + ` FROM actions AS a
+		CROSS JOIN LATERAL (SELECT ` + cols + ` FROM actions AS a
 			WHERE a.tenant_id = r.tenant_id AND a.idempotency_key = r.idempotency_key
 			AND a.user_id = r.user_id AND a.action_code = r.action_code) AS x`
 	args := func(keys []actionRef) []any {
@@ -210,14 +211,14 @@ func newActionReader(db *DB) *batchReader[actionRef, *rawAction] {
 		}
 		return []any{cols[0], cols[1], cols[2], cols[3]}
 	}
-	scan := func(rows *sql.Rows) (actionRef, *rawAction, error) {
+	scanRow := func(rows *sql.Rows) (actionRef, *rawAction, error) {
 		var r rawAction
-		if err := r.scan(rows); err != nil {
+		if err := scan(&r, rows); err != nil {
 			return actionRef{}, nil, err
 		}
 		return actionRef{r.a.TenantID, r.a.UserID, r.a.Code, r.a.IdempotencyKey}, &r, nil
 	}
-	return newBatchReader("find action", db.read, q, args, scan)
+	return newBatchReader("find action", db.read, q, args, scanRow)
 }
 
 // riskKey is one risk state read as riskReaders batch it: the user, the

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	vigil "github.com/vigil-auth/vigil"
 )
 
@@ -62,6 +63,75 @@ func TestFindActionConcurrent(t *testing.T) {
 				}
 			}
 			wg.Wait()
+		})
+	}
+}
+
+// TestFindActionState checks that FindActionState reads FindAction's
+// identity and state fields, and only those, for actions in each state a
+// validation meets (with a packed explanation on SQLite), and finds
+// nothing under another user, code or tenant.
+func TestFindActionState(t *testing.T) {
+	for _, d := range testDialects(t) {
+		t.Run(d.name, func(t *testing.T) {
+			db := d.open(t, Options{})
+			ctxA, ctxB := mustTenant(t, db, "a"), mustTenant(t, db, "b")
+			actions := NewActionService(db)
+			dec := vigil.Decision{Outcome: vigil.OutcomeChallenge, RuleIDs: []string{"r1"}, PriorityRuleID: "r1",
+				VerificationMethods: []vigil.VerificationMethod{vigil.MethodEmailOTP}, Output: explanation()}
+			for i, state := range []vigil.ActionState{vigil.StateChallengeRequired, vigil.StateChallengeSucceeded, vigil.StateChallengeSucceeded} {
+				key := fmt.Sprintf("k%d", i)
+				a := &vigil.Action{UserID: "u1", Code: "withdraw", IdempotencyKey: key, Decision: dec,
+					AllowedMethods: []vigil.VerificationMethod{vigil.MethodEmailOTP}, IsEnrolled: true,
+					Context: vigil.ActionContext{IPAddress: "192.0.2.1", UserAgent: "test", Custom: []byte(`{"amount":5}`)}}
+				if _, _, err := actions.CreateAction(ctxA, a, nil); err != nil {
+					t.Fatal(err)
+				}
+				if state != vigil.StateChallengeRequired {
+					if _, err := actions.UpdateActionState(ctxA, "u1", "withdraw", key, state); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if i == 2 {
+					if _, ok, err := actions.ConsumeValidation(ctxA, "u1", "withdraw", key); err != nil || !ok {
+						t.Fatalf("consume: %v, %v", ok, err)
+					}
+				}
+				full, err := actions.FindAction(ctxA, "u1", "withdraw", key)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if full.Decision.Output == nil || full.Context.IPAddress == "" {
+					t.Fatalf("%s: FindAction left out the decision or context: %+v", key, full)
+				}
+				got, err := actions.FindActionState(ctxA, "u1", "withdraw", key)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := &vigil.Action{TenantID: full.TenantID, ID: full.ID, UserID: full.UserID, Code: full.Code,
+					IdempotencyKey: full.IdempotencyKey, State: full.State, StateUpdatedAt: full.StateUpdatedAt,
+					CreatedAt: full.CreatedAt, UpdatedAt: full.UpdatedAt, VerificationMethod: full.VerificationMethod,
+					ValidatedAt: full.ValidatedAt}
+				if diff := cmp.Diff(want, got); diff != "" {
+					t.Errorf("%s: FindActionState differs from FindAction's identity and state (-want +got):\n%s", key, diff)
+				}
+				if i == 2 && got.ValidatedAt.IsZero() {
+					t.Errorf("%s: consumed, but FindActionState has no ValidatedAt", key)
+				}
+			}
+			for _, miss := range []struct {
+				ctx             context.Context
+				user, code, key string
+			}{
+				{ctxA, "u2", "withdraw", "k0"},
+				{ctxA, "u1", "signIn", "k0"},
+				{ctxB, "u1", "withdraw", "k0"},
+				{ctxA, "u1", "withdraw", "k9"},
+			} {
+				if a, err := actions.FindActionState(miss.ctx, miss.user, miss.code, miss.key); vigil.ErrorCode(err) != vigil.ENOTFOUND {
+					t.Errorf("FindActionState(%s, %s, %s) = %v, %v; want not found", miss.user, miss.code, miss.key, a, err)
+				}
+			}
 		})
 	}
 }

@@ -103,11 +103,13 @@ type DB struct {
 	hist    *historyCache
 	enroll  *enrollCache
 
-	// enrollReads batches those reads on PostgreSQL, and actionReads
-	// FindAction (nil on SQLite, whose reads are in-process).
-	enrollReads *batchReader[enrollKey, string]
-	actionReads *batchReader[actionRef, *rawAction]
-	riskReads   *riskReaders // the risk state reads of tracks with rules (PostgreSQL)
+	// enrollReads batches those reads on PostgreSQL, actionReads
+	// FindAction and actionStateReads FindActionState (nil on SQLite,
+	// whose reads are in-process).
+	enrollReads      *batchReader[enrollKey, string]
+	actionReads      *batchReader[actionRef, *rawAction]
+	actionStateReads *batchReader[actionRef, *rawAction]
+	riskReads        *riskReaders // the risk state reads of tracks with rules (PostgreSQL)
 
 	// pgHist caches users' history on PostgreSQL, checked by version
 	// through histReads (see pghistory.go).
@@ -252,7 +254,9 @@ func Open(ctx context.Context, rawURL string, opts Options) (*DB, error) {
 		go db.runWriter()
 	}
 	if db.dialect.name == DialectPostgres {
-		db.enrollReads, db.actionReads, db.riskReads = newEnrollReader(db), newActionReader(db), newRiskReaders(db)
+		db.enrollReads, db.riskReads = newEnrollReader(db), newRiskReaders(db)
+		db.actionReads = newActionReader(db, actionCols, (*rawAction).scan)
+		db.actionStateReads = newActionReader(db, actionStateCols, (*rawAction).scanState)
 		db.pgHist, db.histReads = newHistoryCache(), newHistReader(db)
 		db.stats = db.startStatsKeeper(ctx)
 	}
@@ -387,6 +391,7 @@ func (db *DB) Close() error {
 	if db.enrollReads != nil {
 		db.enrollReads.close()
 		db.actionReads.close()
+		db.actionStateReads.close()
 		db.riskReads.close()
 		db.histReads.close()
 	}
