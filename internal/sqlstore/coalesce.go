@@ -305,3 +305,103 @@ type prefixScanner struct {
 func (p prefixScanner) Scan(dest ...any) error {
 	return p.s.Scan(append([]any{p.first}, dest...)...)
 }
+
+// sqliteInsertChunk is the most action rows one coalesced SQLite insert
+// takes: a batch's rows go in statements of this many and one of the rest,
+// so that the writer's statement cache holds at most this many variants.
+const sqliteInsertChunk = 16
+
+// sqliteInsertSQL returns the SQLite statement that inserts n action rows,
+// skipping taken idempotency keys, and returns the IDs of the rows it
+// inserted. The actions_track_user trigger writes their users and devices,
+// row by row, as for a single insert (migration 0010).
+func (db *DB) sqliteInsertSQL(n int) string {
+	db.coalesceMu.Lock()
+	defer db.coalesceMu.Unlock()
+	key := coalescedKey{n: n}
+	if q, ok := db.coalesced[key]; ok {
+		return q
+	}
+	row := "(?" + strings.Repeat(", ?", actionColCount-1) + ")"
+	q := `INSERT INTO actions (` + actionCols + `) VALUES ` + row + strings.Repeat(", "+row, n-1) +
+		` ON CONFLICT (tenant_id, idempotency_key) DO NOTHING RETURNING id`
+	db.coalesced[key] = q
+	return q
+}
+
+// preInsertable says whether op's action row may go in through
+// preInsertSQLite: a CreateAction that writes nothing but its row (and, by
+// trigger, its user and device). One that also writes a configuration
+// keeps its own insert, so that a failure rolls back both together.
+func preInsertable(op *writeOp) bool { return op.ins != nil && op.ins.finish != nil }
+
+// preInsertSQLite inserts, on SQLite, the action rows of the batch's
+// preInsertable ops in statements of up to sqliteInsertChunk rows, and
+// returns the IDs of those that went in (the others' keys were taken), as
+// preInsertActions does on PostgreSQL. The writer then runs each op whose
+// row went in without a savepoint of its own, and its fn without the
+// single-row insert: statements, savepoints and statement journals are
+// per chunk instead of per op. With fewer than two rows it does nothing.
+// On any error it undoes every chunk (a savepoint around them) and returns
+// nil, so that each op inserts its own row as before.
+func (t *Tx) preInsertSQLite(ops []*writeOp) map[string]histVer {
+	var ins []*actionInsert
+	for _, op := range ops {
+		if preInsertable(op) {
+			ins = append(ins, op.ins)
+		}
+	}
+	if len(ins) < 2 {
+		return nil
+	}
+	if _, err := t.exec("SAVEPOINT pre"); err != nil {
+		return nil
+	}
+	inserted, err := t.insertChunks(ins)
+	if err != nil {
+		t.db.logger.Debug("sqlstore: coalesced action insert failed", "err", err)
+		if _, err := t.exec("ROLLBACK TO pre"); err != nil {
+			return nil // the caller's next statement meets the transaction's state
+		}
+	}
+	if _, rerr := t.exec("RELEASE pre"); rerr != nil || err != nil {
+		return nil
+	}
+	return inserted
+}
+
+// insertChunks runs preInsertSQLite's statements.
+func (t *Tx) insertChunks(ins []*actionInsert) (map[string]histVer, error) {
+	now := t.db.now()
+	inserted := make(map[string]histVer, len(ins))
+	args := make([]any, 0, min(len(ins), sqliteInsertChunk)*actionColCount)
+	for len(ins) > 0 {
+		chunk := ins[:min(len(ins), sqliteInsertChunk)]
+		ins = ins[len(chunk):]
+		args = args[:0]
+		for _, in := range chunk {
+			in.setTimes(now)
+			args = append(args, in.args...)
+		}
+		rows, err := t.query(t.db.sqliteInsertSQL(len(chunk)), args...)
+		if err != nil {
+			return nil, fmt.Errorf("insert actions: %w", err)
+		}
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("insert actions: %w", err)
+			}
+			inserted[id] = noHistVer
+		}
+		if err := rows.Err(); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("insert actions: %w", err)
+		}
+		if err := rows.Close(); err != nil {
+			return nil, fmt.Errorf("insert actions: %w", err)
+		}
+	}
+	return inserted, nil
+}

@@ -481,7 +481,22 @@ func (db *DB) commitSavepoints(ops []*writeOp) {
 		leave()
 		failAll(ops, nil, err)
 	}
+	pre := t.preInsertSQLite(ops)
 	for i, op := range ops {
+		// An op the coalesced insert took sees its outcome (t.preInserted);
+		// any other inserts its own row.
+		t.preInserted = nil
+		if pre != nil && preInsertable(op) {
+			t.preInserted = pre
+			if _, ok := pre[op.ins.id]; ok {
+				// Its row is in, and it writes nothing else: its fn runs
+				// no statement (see CreateAction), so needs no savepoint.
+				if results[i] = t.runOp(op); results[i] == nil {
+					adv = append(adv, t.advances...)
+				}
+				continue
+			}
+		}
 		if _, err := t.exec("SAVEPOINT op"); err != nil {
 			abort(fmt.Errorf("savepoint: %w", err))
 			return

@@ -101,6 +101,9 @@ func TestBatchedCreateActionFailure(t *testing.T) {
 			if d.name == DialectPostgres && !strings.Contains(logs.String(), "action insert alone failed") {
 				t.Errorf("the batch's one-statement insert did not fail; the test no longer exercises that path:\n%s", logs.String())
 			}
+			if d.name == DialectSQLite && !strings.Contains(logs.String(), "coalesced action insert failed") {
+				t.Errorf("the batch's coalesced insert did not fail; the test no longer exercises that path:\n%s", logs.String())
+			}
 			cfg, err := cs.FindActionConfig(ctx, "signIn")
 			if err != nil {
 				t.Fatal(err)
@@ -134,10 +137,12 @@ func (b *syncBuffer) String() string {
 // TestCoalescedCreateActions queues plain CreateActions into one batch:
 // two for one user and device, one for another user without a device, a
 // replay of a key in the same batch (same request, then a different one),
-// and a key taken before the batch. Each caller must get its own answer
-// (on PostgreSQL the batch's rows are written in one statement), and the
-// users, devices and last-action time must be as if the ops had run one by
-// one.
+// a key taken before the batch, and one that also creates its action's
+// configuration (which SQLite leaves out of the coalesced insert). Each
+// caller must get its own answer (the batch's plain rows are written in
+// one statement on PostgreSQL, in one per sqliteInsertChunk rows on
+// SQLite), and the users, devices, configurations and last-action time
+// must be as if the ops had run one by one.
 func TestCoalescedCreateActions(t *testing.T) {
 	for _, d := range testDialects(t) {
 		t.Run(d.name, func(t *testing.T) {
@@ -172,12 +177,19 @@ func TestCoalescedCreateActions(t *testing.T) {
 				{a: mk("u1", "k1", "h1", "d1")},                                    // replay in the batch
 				{a: mk("u1", "k1", "other", "d1"), wantCode: vigil.EUNPROCESSABLE}, // key reused
 				{a: mk("u0", "k-before", "h0", "")},                                // replay of an earlier action
+				{a: &vigil.Action{UserID: "u3", Code: "newCode", IdempotencyKey: "k-new", RequestHash: []byte("h4"),
+					Decision: vigil.Decision{Outcome: vigil.OutcomeAllow}}, wantNew: true}, // with its configuration
 			}
+			newConfig := &vigil.ActionConfig{ActionCode: "newCode", DefaultOutcome: vigil.OutcomeAllow}
 			release := holdWriter(t, ctx, db)
 			var wg sync.WaitGroup
 			for i, c := range calls {
 				// Queue in order, so that the first k1 is the one inserted.
-				wg.Go(func() { c.got, c.created, c.err = s.CreateAction(ctx, c.a, nil) })
+				var cfg *vigil.ActionConfig
+				if c.a.Code == "newCode" {
+					cfg = newConfig
+				}
+				wg.Go(func() { c.got, c.created, c.err = s.CreateAction(ctx, c.a, cfg) })
 				for len(db.queue) < i+1 {
 					time.Sleep(time.Millisecond)
 				}
@@ -198,8 +210,14 @@ func TestCoalescedCreateActions(t *testing.T) {
 					t.Errorf("%s = %+v; stored %+v, %v", what, c.got, stored, err)
 				}
 			}
+			if d.name == DialectSQLite && len(db.coalesced) == 0 {
+				t.Error("no coalesced insert ran; the test no longer exercises that path")
+			}
+			if c, err := cs.FindActionConfig(ctx, "newCode"); err != nil || !c.LastActionCreatedAt.Equal(calls[len(calls)-1].got.CreatedAt) {
+				t.Errorf("the configuration created with its action: %+v, %v", c, err)
+			}
 			users := NewUserService(db)
-			for _, u := range []string{"u1", "u2"} {
+			for _, u := range []string{"u1", "u2", "u3"} {
 				if _, err := users.FindUserByID(ctx, u); err != nil {
 					t.Errorf("user %s: %v", u, err)
 				}
