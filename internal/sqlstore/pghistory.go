@@ -184,8 +184,8 @@ func (s *RiskStateService) fromVersioned(ctx context.Context, k enrollKey, q *vi
 // says whether it should, and forgets it. A server that loses the record
 // (the set is bounded) only reads that user's history once more.
 func (c *historyCache) wantWatch(k enrollKey) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.watchMu.Lock()
+	defer c.watchMu.Unlock()
 	if c.watch == nil || len(c.watch) >= maxHistoryEntries {
 		c.watch = make(map[enrollKey]struct{})
 	}
@@ -193,8 +193,8 @@ func (c *historyCache) wantWatch(k enrollKey) {
 }
 
 func (c *historyCache) takeWatch(k enrollKey) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.watchMu.Lock()
+	defer c.watchMu.Unlock()
 	_, ok := c.watch[k]
 	delete(c.watch, k)
 	return ok
@@ -203,8 +203,8 @@ func (c *historyCache) takeWatch(k enrollKey) bool {
 // heldVersion returns the version of k's entry if it holds every action
 // from from on; else noHistVer.
 func (c *historyCache) heldVersion(k enrollKey, from int64) histVer {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.mu.RLock()
+	defer c.mu.RUnlock()
 	if h := c.m[k]; h != nil && h.from <= from {
 		return h.ver
 	}
@@ -214,8 +214,8 @@ func (c *historyCache) heldVersion(k enrollKey, from int64) histVer {
 // deriveFrom fills st from k's entry if it is still at version v or a
 // later one of the same user row.
 func (c *historyCache) deriveFrom(k enrollKey, v histVer, now int64, q *vigil.RiskQuery, need vigil.RiskNeeds, st *vigil.RiskState) (sql.NullString, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.mu.RLock()
+	defer c.mu.RUnlock()
 	h := c.m[k]
 	if h == nil || h.ver.base != v.base || h.ver.ver < v.ver || h.from > now-day-hour {
 		return sql.NullString{}, false
