@@ -47,11 +47,8 @@ type historyCache struct {
 	// mu guards m, rows, stripes and the entries. Reads that only derive
 	// a risk state from an entry (lookup, deriveFrom, heldVersion) share
 	// it; changes take it alone. Shared, the tracks' reads do not queue
-	// behind one another, and so neither does the writer behind them: a
-	// plain mutex this contended went into starvation mode, in which
-	// Unlock hands the lock to the next waiter and gives up the caller's
-	// processor, and the writer, which every track waits for, spent a
-	// fifth of its time waiting to run again after enter and leave.
+	// behind one another, nor the writer (enter, leave) behind a queue of
+	// them: SQLite track with rules gained 0.5-3.5 % over a plain mutex.
 	mu      sync.RWMutex
 	m       map[enrollKey]*history
 	rows    int // the rows of every entry of m (history.rows)
