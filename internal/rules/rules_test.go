@@ -306,6 +306,10 @@ func TestDecideTraceAllocs(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+	if raceDetector {
+		t.Logf("%.1f allocations per decision; not checked under the race detector, whose sync.Pool drops items", allocs)
+		return
+	}
 	// 2, plus a fraction should a collection empty the pool during the
 	// runs; a trace allocated per rule explained would make it 20 or more.
 	if allocs >= 3 {
