@@ -73,18 +73,19 @@ func (p *Program) ExplainInto(d Data, b *TraceBuffer) (v Value, t *Trace) {
 // zero value is ready to use.
 type TraceBuffer struct {
 	t     Trace
-	nodes []TraceNode  // the last trace's nodes
+	nodes []TraceNode  // the last trace's nodes (earlier ones' may follow)
 	kids  []*TraceNode // its Children and Failed entries: the whole capacity may be in use
-	args  []Value      // its Args
+	args  []Value      // its Args (earlier ones' may follow)
 }
 
 // Reset clears b, so that it keeps nothing of the last trace alive; its
 // storage stays for the next ExplainInto.
 func (b *TraceBuffer) Reset() {
 	b.t = Trace{}
-	clear(b.nodes)
+	// Whole capacities: a shorter trace leaves a longer one's tail.
+	clear(b.nodes[:cap(b.nodes)])
 	clear(b.kids[:cap(b.kids)])
-	clear(b.args)
+	clear(b.args[:cap(b.args)])
 	b.nodes, b.kids, b.args = b.nodes[:0], b.kids[:0], b.args[:0]
 }
 
@@ -103,15 +104,17 @@ func (p *Program) evalTrace(d Data, vars bool, buf *TraceBuffer) (v Value, t *Tr
 			tr.e.data = rd
 		}
 	case buf != nil:
-		buf.Reset()
+		// The slabs are written over from their start; what lies past
+		// this trace's end stays until the caller's Reset.
+		buf.t = Trace{}
 		t = &buf.t
 	default:
 		t = &Trace{}
 	}
 	if buf != nil {
-		tr.nodes = slices.Grow(buf.nodes, p.traceNodes)
-		tr.kids = slices.Grow(buf.kids, p.traceKids+p.traceNodes)
-		tr.args = slices.Grow(buf.args, p.traceArgs)
+		tr.nodes = slices.Grow(buf.nodes[:0], p.traceNodes)
+		tr.kids = slices.Grow(buf.kids[:0], p.traceKids+p.traceNodes)
+		tr.args = slices.Grow(buf.args[:0], p.traceArgs)
 	} else {
 		tr.nodes = make([]TraceNode, 0, p.traceNodes)
 		tr.kids = make([]*TraceNode, 0, p.traceKids+p.traceNodes)

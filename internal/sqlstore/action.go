@@ -280,7 +280,7 @@ type storedContext struct {
 	Custom             json.RawMessage `json:",omitzero"`
 }
 
-func scanAction(s interface{ Scan(...any) error }) (*vigil.Action, error) {
+func scanAction(s rowScanner) (*vigil.Action, error) {
 	var r rawAction
 	if err := r.scan(s); err != nil {
 		return nil, err
@@ -302,7 +302,7 @@ type rawAction struct {
 }
 
 // scan reads the columns of actionCols.
-func (r *rawAction) scan(s interface{ Scan(...any) error }) error {
+func (r *rawAction) scan(s rowScanner) error {
 	a := &r.a
 	return s.Scan(&a.TenantID, &a.ID, &a.UserID, &a.Code, &a.IdempotencyKey, &r.state, &r.stateUpdated,
 		&r.created, &r.updated, &r.decision, &r.allowed, &r.defMethod, &a.IsEnrolled, &r.enrolled,
@@ -310,15 +310,15 @@ func (r *rawAction) scan(s interface{ Scan(...any) error }) error {
 		&r.expires, &r.validated, &r.deviceID, &r.ip, &r.lat, &r.lon)
 }
 
-// action decodes the row.
 // scanState scans the columns of actionStateCols; action then leaves the
 // others zero.
-func (r *rawAction) scanState(s interface{ Scan(...any) error }) error {
+func (r *rawAction) scanState(s rowScanner) error {
 	a := &r.a
 	return s.Scan(&a.TenantID, &a.ID, &a.UserID, &a.Code, &a.IdempotencyKey, &r.state, &r.stateUpdated,
 		&r.created, &r.updated, &r.verMethod, &r.validated)
 }
 
+// action decodes the row.
 func (r *rawAction) action() (*vigil.Action, error) {
 	a := r.a
 	if r.lat.Valid && r.lon.Valid {
@@ -549,7 +549,7 @@ func (s *ActionService) FindActionState(ctx context.Context, userID, code, idemp
 // findAction reads one action through reads (PostgreSQL's batched reader)
 // or, on SQLite, with q, whose columns scan reads.
 func (s *ActionService) findAction(ctx context.Context, reads *batchReader[actionRef, *rawAction], q string,
-	scan func(*rawAction, interface{ Scan(...any) error }) error, userID, code, idempotencyKey string) (*vigil.Action, error) {
+	scan func(*rawAction, rowScanner) error, userID, code, idempotencyKey string) (*vigil.Action, error) {
 	tenantID, err := vigil.RequireTenant(ctx)
 	if err != nil {
 		return nil, err

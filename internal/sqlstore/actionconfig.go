@@ -63,7 +63,7 @@ func (db *DB) forUpdate() string {
 	return ""
 }
 
-func scanActionConfig(s interface{ Scan(...any) error }) (*vigil.ActionConfig, error) {
+func scanActionConfig(s rowScanner) (*vigil.ActionConfig, error) {
 	var c vigil.ActionConfig
 	var outcome, defMethod string
 	var methods, prompt, templates sql.NullString

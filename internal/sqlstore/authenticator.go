@@ -50,7 +50,7 @@ func NewAuthenticatorService(db *DB) *AuthenticatorService {
 	}
 }
 
-func (s *AuthenticatorService) scan(sc interface{ Scan(...any) error }) (*vigil.Authenticator, error) {
+func (s *AuthenticatorService) scan(sc rowScanner) (*vigil.Authenticator, error) {
 	var a vigil.Authenticator
 	var method string
 	var otp []byte

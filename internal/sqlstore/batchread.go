@@ -195,7 +195,7 @@ func newEnrollReader(db *DB) *batchReader[enrollKey, string] {
 // requested key, whatever its statistics say about the table. Rows are
 // decoded by the requester, not by the reader's goroutine.
 // With cols actionStateCols and scan scanState it batches FindActionState.
-func newActionReader(db *DB, cols string, scan func(*rawAction, interface{ Scan(...any) error }) error) *batchReader[actionRef, *rawAction] {
+func newActionReader(db *DB, cols string, scan func(*rawAction, rowScanner) error) *batchReader[actionRef, *rawAction] {
 	q := `SELECT x.* FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])
 			AS r (tenant_id, user_id, action_code, idempotency_key)
 		CROSS JOIN LATERAL (SELECT ` + cols + ` FROM actions AS a

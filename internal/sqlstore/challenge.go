@@ -111,7 +111,7 @@ func NewChallengeService(db *DB) *ChallengeService {
 	return s
 }
 
-func (s *ChallengeService) scan(sc interface{ Scan(...any) error }) (*vigil.Challenge, error) {
+func (s *ChallengeService) scan(sc rowScanner) (*vigil.Challenge, error) {
 	var c vigil.Challenge
 	var method, purpose, state string
 	var created, expires int64

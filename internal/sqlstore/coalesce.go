@@ -298,7 +298,7 @@ func claimConsumed(m map[actionRef]*consumeResult, r *actionRef) (a *vigil.Actio
 // prefixScanner scans a row's first column into first and the rest into
 // the destinations it is given.
 type prefixScanner struct {
-	s     interface{ Scan(...any) error }
+	s     rowScanner
 	first any
 }
 
@@ -383,25 +383,30 @@ func (t *Tx) insertChunks(ins []*actionInsert) (map[string]histVer, error) {
 			in.setTimes(now)
 			args = append(args, in.args...)
 		}
-		rows, err := t.query(t.db.sqliteInsertSQL(len(chunk)), args...)
-		if err != nil {
-			return nil, fmt.Errorf("insert actions: %w", err)
-		}
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("insert actions: %w", err)
-			}
-			inserted[id] = noHistVer
-		}
-		if err := rows.Err(); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("insert actions: %w", err)
-		}
-		if err := rows.Close(); err != nil {
+		if err := t.insertChunk(len(chunk), args, inserted); err != nil {
 			return nil, fmt.Errorf("insert actions: %w", err)
 		}
 	}
 	return inserted, nil
+}
+
+// insertChunk inserts n rows whose values are args and adds the IDs of
+// those that went in to inserted.
+func (t *Tx) insertChunk(n int, args []any, inserted map[string]histVer) error {
+	rows, err := t.query(t.db.sqliteInsertSQL(n), args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return err
+		}
+		inserted[id] = noHistVer
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	return rows.Close()
 }

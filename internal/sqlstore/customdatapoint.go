@@ -52,7 +52,7 @@ func msgCustomDataPointNameTaken(c *vigil.CustomDataPoint) string {
 	return fmt.Sprintf("A custom data point named %q already exists for model type %s.", c.Name, c.ModelType)
 }
 
-func scanCustomDataPoint(s interface{ Scan(...any) error }) (*vigil.CustomDataPoint, error) {
+func scanCustomDataPoint(s rowScanner) (*vigil.CustomDataPoint, error) {
 	var c vigil.CustomDataPoint
 	var created, updated int64
 	if err := s.Scan(&c.TenantID, &c.ID, &c.Name, &c.DataType, &c.ModelType, &c.Description, &c.IsPublic,

@@ -83,7 +83,7 @@ type DB struct {
 	readStmts *stmtCache    // SQLite: prepared statements on the read pool; nil on PostgreSQL
 
 	coalesceMu       sync.Mutex              // guards coalesced and coalescedConsume
-	coalesced        map[coalescedKey]string // PostgreSQL: coalesced action inserts by row count and kind
+	coalesced        map[coalescedKey]string // coalesced action inserts by row count (and kind, PostgreSQL)
 	coalescedConsume map[int]string          // PostgreSQL: coalesced validation consumes by row count
 
 	queue   chan *writeOp
@@ -509,6 +509,10 @@ func uncancelable(ctx context.Context) context.Context {
 	}
 	return context.WithoutCancel(ctx)
 }
+
+// rowScanner is what the scan functions read a row from: a *sql.Row or
+// *sql.Rows.
+type rowScanner interface{ Scan(...any) error }
 
 // rebind adapts a query to the dialect; services call it once, at
 // construction.

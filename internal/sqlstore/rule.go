@@ -57,7 +57,7 @@ const (
 	msgRuleNotFound   = "Rule not found."
 )
 
-func scanRule(s interface{ Scan(...any) error }) (*vigil.Rule, error) {
+func scanRule(s rowScanner) (*vigil.Rule, error) {
 	var r vigil.Rule
 	var typ, defMethod string
 	var methods, prompt, conditions sql.NullString

@@ -56,7 +56,7 @@ func NewTenantService(db *DB) *TenantService {
 	}
 }
 
-func scanTenant(s interface{ Scan(...any) error }) (*vigil.Tenant, error) {
+func scanTenant(s rowScanner) (*vigil.Tenant, error) {
 	var t vigil.Tenant
 	var ttl, created, updated int64
 	var client, theme sql.NullString

@@ -65,7 +65,7 @@ func NewUserService(db *DB) *UserService {
 	}
 }
 
-func scanUser(s interface{ Scan(...any) error }) (*vigil.User, error) {
+func scanUser(s rowScanner) (*vigil.User, error) {
 	var u vigil.User
 	var custom sql.NullString
 	var created, updated int64

@@ -45,7 +45,7 @@ func NewValueListService(db *DB) *ValueListService {
 
 const msgValueListNotFound = "Value list not found."
 
-func scanValueList(s interface{ Scan(...any) error }) (*vigil.ValueList, error) {
+func scanValueList(s rowScanner) (*vigil.ValueList, error) {
 	var l vigil.ValueList
 	var items sql.NullString
 	var created, updated int64
