@@ -7,7 +7,8 @@
 --
 -- (hist_base, hist_ver) names one state of one user's history:
 --   - hist_base is drawn from a sequence when the user row is created, so
---     that a user deleted and created again never repeats a version;
+--     that a user deleted and created again never repeats a version (rows
+--     that exist when this migration runs have base 0, below);
 --   - hist_ver counts the changes since. A row created by anything but a
 --     track starts at 1; the track statement creates its users with
 --     hist_ver = the number of actions it inserted for them.
@@ -27,12 +28,20 @@
 -- track that commits after a read that saw the flag set has seen it too.
 CREATE SEQUENCE user_history_base;
 
--- (A volatile default: PostgreSQL rewrites users, under an exclusive lock,
--- to give each existing row its own base.)
+-- Constant defaults, so that PostgreSQL records them in the catalog instead
+-- of rewriting users under its exclusive lock (a volatile default such as
+-- nextval would give each existing row its own value by a rewrite). Rows
+-- that exist now share base 0: versions are compared per user, and a user
+-- deleted and created again gets a base from the sequence, which starts at
+-- 1, so no version repeats. An absent user is (0, 0), which no row is:
+-- hist_ver starts at 1 and only grows. Rows created from now on draw their
+-- base from the sequence (a default changed afterwards applies only to
+-- new rows, and is recorded without a rewrite either).
 ALTER TABLE users
-	ADD COLUMN hist_base BIGINT NOT NULL DEFAULT nextval('user_history_base'),
+	ADD COLUMN hist_base BIGINT NOT NULL DEFAULT 0,
 	ADD COLUMN hist_ver  BIGINT NOT NULL DEFAULT 1,
 	ADD COLUMN hist_watch BOOLEAN NOT NULL DEFAULT FALSE;
+ALTER TABLE users ALTER COLUMN hist_base SET DEFAULT nextval('user_history_base');
 
 -- Tracks of watched users update their user's row: room on each page for
 -- the new version of a row, so that the update stays on the page and
