@@ -3,7 +3,6 @@ package sqlstore
 import (
 	"context"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	vigil "github.com/vigil-auth/vigil"
+	"github.com/vigil-auth/vigil/internal/testenv"
 )
 
 // TestFindActionConcurrent finds many actions at once (batched into shared
@@ -141,9 +141,7 @@ func TestFindActionState(t *testing.T) {
 // changed by 1 row). With autovacuum on it analyzes only young tables: a
 // keeper whose limit is under the 120 actions leaves them alone.
 func TestStatsKeeper(t *testing.T) {
-	if os.Getenv(postgresEnv) == "" {
-		t.Skipf("set %s to run the PostgreSQL tests", postgresEnv)
-	}
+	testenv.PostgresURL(t) // skips, or fails under VIGIL_TEST_REQUIRE_ALL, without PostgreSQL
 	for _, tc := range []struct {
 		name  string
 		k     statsKeeper

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	vigil "github.com/vigil-auth/vigil"
+	"github.com/vigil-auth/vigil/internal/testenv"
 )
 
 // TestNoDeadlocks runs, on PostgreSQL, tracks, successful verifications
@@ -18,9 +19,7 @@ import (
 // deadlock_timeout (1 s by default), and it would send a whole batch of
 // tracks back to one transaction each.
 func TestNoDeadlocks(t *testing.T) {
-	if os.Getenv(postgresEnv) == "" {
-		t.Skipf("set %s to run the PostgreSQL tests", postgresEnv)
-	}
+	testenv.PostgresURL(t) // skips, or fails under VIGIL_TEST_REQUIRE_ALL, without PostgreSQL
 	dbs := openPostgresServers(t, 2, Options{})
 	ctx := mustTenant(t, dbs[0], "t")
 	deadlocks := func(db *DB) int64 {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"sync"
 	"testing"
 	"time"
@@ -222,9 +221,7 @@ func TestHistoryCache(t *testing.T) {
 // PostgreSQL database, each with its own cache: every write, through any
 // of them, shows in every server's next read.
 func TestHistoryCacheServers(t *testing.T) {
-	if os.Getenv(postgresEnv) == "" {
-		t.Skipf("set %s to run the PostgreSQL tests", postgresEnv)
-	}
+	testenv.PostgresURL(t) // skips, or fails under VIGIL_TEST_REQUIRE_ALL, without PostgreSQL
 	for seed := range uint64(4) {
 		clock := &testClock{t: time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)}
 		dbs := openPostgresServers(t, 3, Options{Now: clock.Now})
@@ -415,9 +412,7 @@ func TestHistoryCacheBound(t *testing.T) {
 // the user, and from then on every track advances the version, whichever
 // server makes it.
 func TestHistoryWatch(t *testing.T) {
-	if os.Getenv(postgresEnv) == "" {
-		t.Skipf("set %s to run the PostgreSQL tests", postgresEnv)
-	}
+	testenv.PostgresURL(t) // skips, or fails under VIGIL_TEST_REQUIRE_ALL, without PostgreSQL
 	clock := &testClock{t: time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)}
 	dbs := openPostgresServers(t, 2, Options{Now: clock.Now})
 	a, b := newHistoryServer(dbs[0]), newHistoryServer(dbs[1])
