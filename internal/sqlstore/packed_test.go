@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/klauspost/compress/s2"
 
 	vigil "github.com/vigil-auth/vigil"
 )
@@ -52,7 +53,7 @@ func TestPack(t *testing.T) {
 				t.Fatalf("pack(%d bytes) = %T, packed %v; want packed %v", len(tt.in), got, packed, tt.packed)
 			}
 			if packed {
-				if b[0] != packMarker || len(b) >= len(tt.in) || cap(b) != len(b) {
+				if b[0] != packDictMarker || len(b) >= len(tt.in) || cap(b) != len(b) {
 					t.Fatalf("packed to %d bytes (capacity %d) starting %#x, from %d", len(b), cap(b), b[0], len(tt.in))
 				}
 				stored[i] = string(b)
@@ -77,8 +78,21 @@ func TestPack(t *testing.T) {
 			t.Errorf("%s: after the other cases, unpack = %d bytes, %v; want the input back", tt.name, len(back), err)
 		}
 	}
-	if _, err := unpack(string([]byte{packMarker, 0xff, 0xfe})); err == nil {
-		t.Error("unpack of a damaged value: no error")
+	// A value packed before the dictionary: S2 without one.
+	legacy := string(append([]byte{packMarker}, s2.Encode(nil, []byte(long))...))
+	if back, err := unpack(legacy); err != nil || string(back) != long {
+		t.Errorf("unpack of a value packed without the dictionary = %d bytes, %v; want the input back", len(back), err)
+	}
+	for _, m := range []byte{packMarker, packDictMarker} {
+		if _, err := unpack(string([]byte{m, 0xff, 0xfe})); err == nil {
+			t.Errorf("unpack of a damaged value with marker %#x: no error", m)
+		}
+	}
+	// Decoded without the dictionary, a dictionary block is not the input.
+	if b, ok := pack([]byte(long)).([]byte); ok {
+		if back, err := s2.Decode(nil, b[1:]); err == nil && string(back) == long {
+			t.Error("the packed explanation decodes without the dictionary: it was not coded against it")
+		}
 	}
 }
 
@@ -108,12 +122,13 @@ func TestStoredDecisionPacked(t *testing.T) {
 		t.Fatal(err)
 	}
 	var kind string
-	var size int
-	if err := db.read.QueryRowContext(ctx, `SELECT typeof(decision), length(decision) FROM actions WHERE id = ?`, a.ID).Scan(&kind, &size); err != nil {
+	var size, marker int
+	if err := db.read.QueryRowContext(ctx, `SELECT typeof(decision), length(decision), unicode(decision) FROM actions WHERE id = ?`, a.ID).Scan(&kind, &size, &marker); err != nil {
 		t.Fatal(err)
 	}
-	if plain := len(encodeDecision(&dec)); kind != "blob" || size*2 > plain {
-		t.Errorf("stored decision: %s of %d bytes; want a blob of at most half the JSON's %d", kind, size, plain)
+	if plain := len(encodeDecision(&dec)); kind != "blob" || marker != packDictMarker || size*4 > plain {
+		t.Errorf("stored decision: %s of %d bytes starting %#x; want a blob starting %#x of at most a quarter of the JSON's %d",
+			kind, size, marker, packDictMarker, plain)
 	}
 	got, err := s.FindAction(ctx, "ann", "signIn", a.IdempotencyKey)
 	if err != nil {
