@@ -22,11 +22,14 @@ import (
 // wakes once a minute (autovacuum_naptime), and a fresh deployment under
 // load would run that first minute on plans made for empty tables. Past
 // that, autovacuum's own analyses keep the plans right and the keeper
-// leaves the table to it.
+// leaves the table to it. With autovacuum off the keeper stands in for it
+// on grown tables too, but as autovacuum would: at most once every
+// matureInterval per table.
 type statsKeeper struct {
 	db     *DB
 	all    bool            // autovacuum is off: every table, not only young ones
 	young  int64           // youngTableRows, but for tests
+	mature time.Duration   // matureInterval, but for tests
 	ctx    context.Context // canceled by close
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -45,13 +48,21 @@ const statsInterval = time.Second
 // when autovacuum is on.
 const youngTableRows = 100_000
 
+// matureInterval is how often, at most, the keeper analyzes a table past
+// youngTableRows when autovacuum is off: autovacuum's own pace
+// (autovacuum_naptime). Such a table's statistics move slowly, and under
+// load it changes by a tenth every few seconds: each ANALYZE of actions
+// took 40 ms of the server's CPU, four times in four seconds of consuming
+// validations.
+const matureInterval = time.Minute
+
 // startStatsKeeper starts the keeper.
 func (db *DB) startStatsKeeper(ctx context.Context) *statsKeeper {
 	var av string
 	if err := db.read.QueryRowContext(ctx, `SHOW autovacuum`).Scan(&av); err != nil {
 		db.logger.Warn("sqlstore: cannot read autovacuum's setting; Vigil analyzes only young tables", "err", err)
 	}
-	k := &statsKeeper{db: db, all: av == "off", young: youngTableRows, done: make(chan struct{})}
+	k := &statsKeeper{db: db, all: av == "off", young: youngTableRows, mature: matureInterval, done: make(chan struct{})}
 	if k.all {
 		db.logger.Info("sqlstore: PostgreSQL autovacuum is off; Vigil analyzes its own tables when they change")
 	}
@@ -94,12 +105,14 @@ func (k *statsKeeper) analyze() {
 }
 
 // changedTables returns the tables of the current schema that changed by
-// more than autovacuum's analyze threshold since their last analysis (of
-// them only the young ones unless k.all).
+// more than autovacuum's analyze threshold since their last analysis: of
+// them the young ones, and if k.all the others not analyzed within
+// k.mature.
 func (k *statsKeeper) changedTables(ctx context.Context) ([]string, error) {
 	rows, err := k.db.read.QueryContext(ctx, `SELECT relname FROM pg_stat_user_tables
 		WHERE schemaname = current_schema() AND n_mod_since_analyze > 50 + 0.1 * n_live_tup
-		AND ($1 OR n_live_tup < $2)`, k.all, k.young)
+		AND (n_live_tup < $2 OR ($1 AND COALESCE(GREATEST(last_analyze, last_autoanalyze), '-infinity')
+			< now() - make_interval(secs => $3)))`, k.all, k.young, k.mature.Seconds())
 	if err != nil {
 		return nil, err
 	}
