@@ -6,7 +6,11 @@
 #   names is EMPTIED (its public schema is dropped) before and after: use a
 #   dedicated one, e.g. postgres://postgres@127.0.0.1:5432/vigil_bench?sslmode=disable
 # Environment: DURATION (default 10s), CONNS (default 64), CLIENT (the load
-# tool's HTTP client: raw, the default, or std for net/http).
+# tool's HTTP client: raw, the default, or std for net/http), ROUNDS (default
+# 1: how many times to run the whole sequence; with more than one, a summary
+# follows: each row's median, range and median p99, and each Vigil row's
+# median over its floor's, which is steadier on a noisy machine than any one
+# run's figures).
 # Every server listens on 127.0.0.1 only and every run is bounded in time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +18,8 @@ pg_url=${1:-}
 duration=${DURATION:-10s}
 conns=${CONNS:-64}
 client=${CLIENT:-raw}
+rounds=${ROUNDS:-1}
+case $rounds in '' | *[!0-9]* | 0) echo "ROUNDS=$rounds: want a positive integer" >&2; exit 2 ;; esac
 secret=bench-server-secret-0123456789abcdef
 work=$(mktemp -d)
 bin=$work/bin
@@ -118,16 +124,54 @@ vigil_rules() { # database-url, label
 	kill -INT $pid; wait $pid || true
 }
 
-machine
-floor "sqlite:$work/floor.db" SQLite
-vigil "sqlite:$work/vigil.db" SQLite
-vigil_rules "sqlite:$work/vigil-rules.db" SQLite
-if [ -n "$pg_url" ]; then
-	reset_pg
-	floor "$pg_url" PostgreSQL
-	vigil "$pg_url" PostgreSQL
-	reset_pg
-	vigil_rules "$pg_url" PostgreSQL
-	reset_pg
+round() {
+	machine
+	floor "sqlite:$work/floor.db" SQLite
+	vigil "sqlite:$work/vigil.db" SQLite
+	vigil_rules "sqlite:$work/vigil-rules.db" SQLite
+	if [ -n "$pg_url" ]; then
+		reset_pg
+		floor "$pg_url" PostgreSQL
+		vigil "$pg_url" PostgreSQL
+		reset_pg
+		vigil_rules "$pg_url" PostgreSQL
+		reset_pg
+	fi
+	machine
+	rm -f "$work"/*.db "$work"/*.db-wal "$work"/*.db-shm
+}
+
+# summary reads the rounds' output and prints, per row, the median
+# throughput, its range and the median p99, and for each Vigil row the
+# ratio of its median to the median of the floor on the same database.
+summary() {
+	awk -v rounds="$rounds" '
+	function median(list,    n, a, i, j, t) {
+		n = split(list, a, " ")
+		for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j-1] + 0 > a[j] + 0; j--) { t = a[j]; a[j] = a[j-1]; a[j-1] = t }
+		return n % 2 ? a[(n+1)/2] : (a[n/2] + a[n/2+1]) / 2
+	}
+	function lo(list,    n, a, i, m) { n = split(list, a, " "); m = a[1]; for (i = 2; i <= n; i++) if (a[i] + 0 < m + 0) m = a[i]; return m }
+	function hi(list,    n, a, i, m) { n = split(list, a, " "); m = a[1]; for (i = 2; i <= n; i++) if (a[i] + 0 > m + 0) m = a[i]; return m }
+	/^## / { label = $0; sub(/^## /, "", label); sub(/   \(load average.*/, "", label); if (!(label in rps)) order[++n] = label }
+	/^    throughput:/ { rps[label] = rps[label] " " $2 }
+	/^    latency:/ { for (i = 1; i < NF; i++) if ($i == "p99") { v = $(i+1); sub(/ms$/, "", v); p99[label] = p99[label] " " v } }
+	END {
+		printf "## summary over %d rounds: median req/s (range), median p99, and Vigil over its floor\n", rounds
+		for (k = 1; k <= n; k++) if (order[k] ~ /^floor, /) { db = order[k]; sub(/^floor, /, "", db); sub(/, track$/, "", db); fl[db] = median(rps[order[k]]) }
+		for (k = 1; k <= n; k++) {
+			l = order[k]; m = median(rps[l])
+			line = sprintf("    %-110s %7.0f (%s-%s)  p99 %5.1f ms", l, m, lo(rps[l]), hi(rps[l]), median(p99[l]))
+			if (l ~ /^vigil, / && l ~ /track/) { db = l; sub(/^vigil, /, "", db); sub(/,.*/, "", db); if (fl[db] > 0) line = line sprintf("  %.2f of the floor", m / fl[db]) }
+			print line
+		}
+	}' "$work/out"
+}
+
+for r in $(seq 1 "$rounds"); do
+	[ "$rounds" -gt 1 ] && echo "# round $r of $rounds"
+	round
+done | tee "$work/out"
+if [ "$rounds" -gt 1 ]; then
+	summary
 fi
-machine
