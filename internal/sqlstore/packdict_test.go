@@ -85,6 +85,12 @@ func TestPackDictFrozen(t *testing.T) {
 	if got := hex.EncodeToString(sum[:]); got != packDict1SHA256 {
 		t.Errorf("packdict1.dict has SHA-256 %s, want %s: rows stored with it would no longer decode", got, packDict1SHA256)
 	}
+	if i := bytes.LastIndex(packDict1, []byte(`{"Outcome":"ALLOW"`)); i != packDict1Repeat {
+		t.Errorf("packDict1Repeat = %d, want %d: the last decision header", packDict1Repeat, i)
+	}
+	if packDict == nil {
+		t.Fatal("packdict1.dict is not a valid S2 dictionary")
+	}
 	if !bytes.Equal(packDict1, buildPackDict()) {
 		t.Error("buildPackDict no longer makes packdict1.dict; it must not change (make a new version instead)")
 	}
