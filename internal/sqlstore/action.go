@@ -94,8 +94,10 @@ func NewActionService(db *DB) *ActionService {
 		// All CTEs of a statement see the snapshot taken before it, so
 		// old is the action as it was; ver is the updated row when this
 		// update moved it to CHALLENGE_SUCCEEDED.
-		s.updateVerified = r(`WITH old AS (SELECT state FROM actions` + actionWhere + `),
+		s.updateVerified = r(`WITH lk AS (SELECT pg_advisory_xact_lock(` + userLockOf("CAST(? AS TEXT)", "CAST(? AS TEXT)") + `)),
+			old AS (SELECT state FROM actions` + actionWhere + `),
 			upd AS (UPDATE actions SET state = ?, state_updated_at = ?, updated_at = ?` + actionWhere + `
+				AND (SELECT count(*) FROM lk) >= 0
 				RETURNING ` + actionCols + `),
 			ver AS (SELECT upd.tenant_id, upd.user_id, upd.device_id, upd.ip_address, upd.latitude, upd.longitude, upd.updated_at
 				FROM upd, old WHERE upd.state = '` + string(vigil.StateChallengeSucceeded) + `'
@@ -674,11 +676,9 @@ func (s *ActionService) UpdateActionState(ctx context.Context, userID, code, ide
 	if s.updates != nil {
 		row := &updateRow{tenantID: tenantID, userID: userID, code: code, key: idempotencyKey, state: state}
 		return s.updateActionStateGrouped(ctx, row, func(tx *Tx) error {
-			now := micros(tx.now)
-			a, err := scanAction(tx.queryRow(s.updateVerified, tenantID, userID, code, idempotencyKey,
-				string(state), now, now, tenantID, userID, code, idempotencyKey))
+			a, err := s.updateStateVerified(tx, row)
 			if err != nil {
-				return noRows("update action state", err, "Action not found.")
+				return err
 			}
 			row.out = a
 			return nil
@@ -708,6 +708,19 @@ func (s *ActionService) UpdateActionState(ctx context.Context, userID, code, ide
 		return nil
 	})
 	return out, err
+}
+
+// updateStateVerified is one PostgreSQL UpdateActionState in tx, outside
+// the group's statement (a replay).
+func (s *ActionService) updateStateVerified(tx *Tx, u *updateRow) (*vigil.Action, error) {
+	now := micros(tx.now)
+	// The lock's parameters come first, user then tenant (see userLockOf).
+	a, err := scanAction(tx.queryRow(s.updateVerified, u.userID, u.tenantID, u.tenantID, u.userID, u.code, u.key,
+		string(u.state), now, now, u.tenantID, u.userID, u.code, u.key))
+	if err != nil {
+		return nil, noRows("update action state", err, "Action not found.")
+	}
+	return a, nil
 }
 
 // ConsumeReadValidation implements vigil.ReadValidationConsumer: one

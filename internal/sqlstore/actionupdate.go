@@ -13,7 +13,10 @@ import (
 // administrative moves to CHALLENGE_SUCCEEDED each record a verification
 // (device, IP address, user), and run one by one through the single writer
 // they were a round trip each, which under load made a burst of them queue
-// for seconds.
+// for seconds. The statement first takes its users' advisory locks, in key
+// order (lk, which the update waits for: PostgreSQL evaluates the gate
+// once, before the update's first row), as a user's deletion does (see
+// userLockSQL).
 
 // updateRow is one UpdateActionState; out is its result.
 type updateRow struct {
@@ -40,8 +43,11 @@ func newActionUpdates(s *ActionService) *actionUpdates {
 	u := &actionUpdates{s: s, stmts: newValuesStatements(
 		[]string{"tenant_id", "user_id", "action_code", "idempotency_key", "state"},
 		[]string{"text", "text", "text", "text", "text"}, `,
+		lk AS (SELECT pg_advisory_xact_lock(k.k) FROM (SELECT DISTINCT `+userLockOf("tenant_id", "user_id")+` AS k
+			FROM v ORDER BY 1) AS k),
 		old AS (SELECT a.tenant_id, a.id, a.state FROM actions AS a JOIN v ON `+match+`),
-		upd AS (UPDATE actions AS a SET state = v.state, state_updated_at = $1, updated_at = $1 FROM v WHERE `+match+`
+		upd AS (UPDATE actions AS a SET state = v.state, state_updated_at = $1, updated_at = $1 FROM v
+			WHERE (SELECT count(*) FROM lk) >= 0 AND `+match+`
 			RETURNING `+strings.Join(cols, ", ")+`),
 		ver AS (SELECT upd.tenant_id, upd.user_id, upd.device_id, upd.ip_address, upd.latitude, upd.longitude
 			FROM upd JOIN old ON old.tenant_id = upd.tenant_id AND old.id = upd.id

@@ -5,6 +5,7 @@ import (
 	"os"
 	"sync"
 	"testing"
+	"time"
 
 	vigil "github.com/vigil-auth/vigil"
 	"github.com/vigil-auth/vigil/internal/testenv"
@@ -78,5 +79,91 @@ func TestNoDeadlocks(t *testing.T) {
 	defer check.Close()
 	if d := deadlocks(check) - before; d != 0 {
 		t.Errorf("PostgreSQL detected %d deadlocks", d)
+	}
+}
+
+// TestUserLock checks, on PostgreSQL, that a user's deletion and both
+// paths of an action state update (the group's statement and its replay)
+// wait for the user's advisory lock before they touch a row, so that they
+// cannot lock that user's rows in orders that deadlock (see userLockSQL).
+// Each must block while another transaction holds the lock, and finish
+// once it is released; a lock on another user must not hold it up.
+func TestUserLock(t *testing.T) {
+	testenv.PostgresURL(t) // skips, or fails under VIGIL_TEST_REQUIRE_ALL, without PostgreSQL
+	db := openPostgres(t, Options{})
+	ctx := mustTenant(t, db, "t")
+	tenantID, _ := vigil.RequireTenant(ctx)
+	actions, users := NewActionService(db), NewUserService(db)
+	track := func() *vigil.Action {
+		t.Helper()
+		a := &vigil.Action{UserID: "ann", Code: "signIn", Decision: vigil.Decision{Outcome: vigil.OutcomeChallenge},
+			Context: vigil.ActionContext{DeviceID: "d1", IPAddress: "192.0.2.1"}}
+		if _, _, err := actions.CreateAction(ctx, a, nil); err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	tests := []struct {
+		name string
+		run  func() error
+	}{
+		{"state update", func() error {
+			a := track()
+			_, err := actions.UpdateActionState(ctx, "ann", "signIn", a.IdempotencyKey, vigil.StateChallengeSucceeded)
+			return err
+		}},
+		{"state update replayed", func() error {
+			a := track()
+			return db.write(ctx, func(tx *Tx) error {
+				_, err := actions.updateStateVerified(tx, &updateRow{tenantID: tenantID, userID: "ann", code: "signIn",
+					key: a.IdempotencyKey, state: vigil.StateChallengeSucceeded})
+				return err
+			})
+		}},
+		{"user deletion", func() error {
+			track()
+			return users.DeleteUser(ctx, "ann")
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, who := range []string{"ann", "ben"} {
+				hold, err := db.read.BeginTx(ctx, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := hold.ExecContext(ctx, lockUserSQL(db), tenantID, who); err != nil {
+					hold.Rollback()
+					t.Fatal(err)
+				}
+				done := make(chan error, 1)
+				go func() { done <- tc.run() }()
+				waiting := false
+				select {
+				case err := <-done:
+					if who == "ann" {
+						t.Errorf("finished (%v) while another transaction held ann's lock", err)
+					} else if err != nil {
+						t.Errorf("with ben's lock held: %v", err)
+					}
+				case <-time.After(500 * time.Millisecond):
+					waiting = true
+					if who == "ben" {
+						t.Errorf("blocked by ben's lock")
+					}
+				}
+				hold.Rollback()
+				if waiting {
+					select {
+					case err := <-done:
+						if err != nil {
+							t.Error(err)
+						}
+					case <-time.After(10 * time.Second):
+						t.Fatal("still blocked 10 s after the lock was released")
+					}
+				}
+			}
+		})
 	}
 }

@@ -22,6 +22,7 @@ type UserService struct {
 	deleteActions, deleteAuths, del string
 	deleteDevices, deleteIPs        string
 	deleteChallenges, deleteCodes   string
+	lockUser, lockRow               string // PostgreSQL: the user's lock (see userLockSQL), then its row; "" on SQLite
 }
 
 const userCols = `tenant_id, id, email, email_verified, phone_number, phone_number_verified,
@@ -34,7 +35,7 @@ const ensureUserSQL = `INSERT INTO users (tenant_id, id, created_at, updated_at)
 // NewUserService returns a UserService backed by db.
 func NewUserService(db *DB) *UserService {
 	r := db.rebind
-	return &UserService{
+	s := &UserService{
 		db:   db,
 		find: r(`SELECT ` + userCols + ` FROM users WHERE tenant_id = ? AND id = ?`),
 		findMany: r(`SELECT ` + userCols + ` FROM users
@@ -62,7 +63,12 @@ func NewUserService(db *DB) *UserService {
 		deleteIPs:        r(`DELETE FROM user_ips WHERE tenant_id = ? AND user_id = ?`),
 		deleteChallenges: r(`DELETE FROM challenges WHERE tenant_id = ? AND user_id = ?`),
 		deleteCodes:      r(`DELETE FROM recovery_codes WHERE tenant_id = ? AND user_id = ?`),
+		lockUser:         lockUserSQL(db),
 	}
+	if db.dialect.name == DialectPostgres {
+		s.lockRow = `SELECT 1 FROM users WHERE tenant_id = $1 AND id = $2 FOR UPDATE`
+	}
+	return s
 }
 
 func scanUser(s rowScanner) (*vigil.User, error) {
@@ -169,12 +175,58 @@ func (s *UserService) DeleteUser(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	return s.db.write(ctx, func(tx *Tx) error {
+	fn := func(tx *Tx) error {
+		// On PostgreSQL: the user's lock, then its row, which a track locks
+		// before its device (see userLockSQL).
+		for _, q := range []string{s.lockUser, s.lockRow} {
+			if q == "" {
+				continue
+			}
+			if _, err := tx.exec(q, tenantID, id); err != nil {
+				return fmt.Errorf("delete user: %w", err)
+			}
+		}
 		for _, q := range []string{s.deleteActions, s.deleteAuths, s.deleteDevices, s.deleteIPs, s.deleteChallenges, s.deleteCodes, s.del} {
 			if _, err := tx.exec(q, tenantID, id); err != nil {
 				return fmt.Errorf("delete user: %w", err)
 			}
 		}
 		return nil
-	})
+	}
+	// In a transaction of its own: an earlier op of a batch's transaction
+	// could hold rows of this user before the lock (see userLockSQL).
+	op, err := s.db.enqueueOp(ctx, &writeOp{fn: fn, ownTx: true})
+	if err != nil {
+		return err
+	}
+	return op.wait(ctx)
+}
+
+// userLockSQL returns, on PostgreSQL, the statement that takes the
+// transaction-level advisory lock of one user (parameters: tenant and user
+// ID), and "" on SQLite, whose single writer needs none.
+//
+// A user's deletion and a batch of action state updates both write the
+// user's actions, devices, IP addresses and user row, but not in one
+// order: the deletion's statements run one after another, each with its
+// triggers, and the update is one statement whose parts PostgreSQL runs in
+// an order of its own. From two servers (or writers) they deadlocked (seen
+// in TestNoDeadlocks). Both now take this lock first, in a statement of
+// their own or before the update touches a row (see userLockOf), so that
+// for a given user one waits for the other holding nothing. A track, which
+// locks the user's row and then its device, deadlocked with a deletion too
+// (the deletion's device delete came first): the deletion now locks the
+// user's row right after this lock, before anything else.
+func lockUserSQL(db *DB) string {
+	if db.dialect.name != DialectPostgres {
+		return ""
+	}
+	return `SELECT pg_advisory_xact_lock(` + userLockOf("$1::text", "$2::text") + `)`
+}
+
+// userLockOf is the PostgreSQL expression of a user's advisory lock key: a
+// 64-bit hash of the user ID seeded by the tenant's. Two users that share a
+// key only wait for each other.
+func userLockOf(tenantID, userID string) string {
+	return `hashtextextended(` + userID + `, hashtext(` + tenantID + `))`
 }

@@ -164,6 +164,10 @@ type writeOp struct {
 	keepsHistory bool
 	// track, for a track's insert, is what it adds to its user's history.
 	track *trackNote
+
+	// ownTx, on PostgreSQL, runs the op in a transaction of its own after
+	// the batch's, instead of in the batch's with the others.
+	ownTx bool
 }
 
 // opGroup commits, on PostgreSQL, the ops of a batch that name it, in
@@ -317,8 +321,18 @@ func (db *DB) commitBatch(batch []*writeOp) {
 		}
 		live = append(live, op)
 	}
+	var own []*writeOp
 	if len(live) > 0 && db.dialect.name == DialectPostgres {
 		live = db.commitAlone(live)
+		rest := live[:0]
+		for _, op := range live {
+			if op.ownTx {
+				own = append(own, op)
+			} else {
+				rest = append(rest, op)
+			}
+		}
+		live = rest
 	}
 	switch {
 	case len(live) == 0:
@@ -328,6 +342,9 @@ func (db *DB) commitBatch(batch []*writeOp) {
 		db.commitSingle(live[0])
 	default:
 		db.commitOptimistic(live)
+	}
+	for _, op := range own {
+		db.commitSingle(op)
 	}
 }
 
