@@ -94,10 +94,9 @@ func NewActionService(db *DB) *ActionService {
 		// All CTEs of a statement see the snapshot taken before it, so
 		// old is the action as it was; ver is the updated row when this
 		// update moved it to CHALLENGE_SUCCEEDED.
-		s.updateVerified = r(`WITH lk AS (SELECT pg_advisory_xact_lock(` + userLockOf("CAST(? AS TEXT)", "CAST(? AS TEXT)") + `)),
-			old AS (SELECT state FROM actions` + actionWhere + `),
+		s.updateVerified = r(`WITH old AS (SELECT state FROM actions` + actionWhere + `),
 			upd AS (UPDATE actions SET state = ?, state_updated_at = ?, updated_at = ?` + actionWhere + `
-				AND (SELECT count(*) FROM lk) >= 0
+				AND ` + userLockGate + `
 				RETURNING ` + actionCols + `),
 			ver AS (SELECT upd.tenant_id, upd.user_id, upd.device_id, upd.ip_address, upd.latitude, upd.longitude, upd.updated_at
 				FROM upd, old WHERE upd.state = '` + string(vigil.StateChallengeSucceeded) + `'
@@ -714,9 +713,8 @@ func (s *ActionService) UpdateActionState(ctx context.Context, userID, code, ide
 // the group's statement (a replay).
 func (s *ActionService) updateStateVerified(tx *Tx, u *updateRow) (*vigil.Action, error) {
 	now := micros(tx.now)
-	// The lock's parameters come first, user then tenant (see userLockOf).
-	a, err := scanAction(tx.queryRow(s.updateVerified, u.userID, u.tenantID, u.tenantID, u.userID, u.code, u.key,
-		string(u.state), now, now, u.tenantID, u.userID, u.code, u.key))
+	a, err := scanAction(tx.queryRow(s.updateVerified, u.tenantID, u.userID, u.code, u.key,
+		string(u.state), now, now, u.tenantID, u.userID, u.code, u.key, u.tenantID, u.userID))
 	if err != nil {
 		return nil, noRows("update action state", err, "Action not found.")
 	}

@@ -20,6 +20,7 @@ type AuthenticatorService struct {
 	db *DB
 
 	find, ensureUser, findSame, updateSame, insert, del string
+	lockUser                                            string // PostgreSQL: see userLockSQL; "" on SQLite
 }
 
 const authenticatorCols = `tenant_id, id, user_id, method, email, phone_number, username, display_name,
@@ -46,7 +47,8 @@ func NewAuthenticatorService(db *DB) *AuthenticatorService {
 			RETURNING ` + authenticatorCols),
 		insert: r(`INSERT INTO authenticators (` + authenticatorCols + `)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-		del: r(`DELETE FROM authenticators WHERE tenant_id = ? AND user_id = ? AND id = ?`),
+		del:      r(`DELETE FROM authenticators WHERE tenant_id = ? AND user_id = ? AND id = ?`),
+		lockUser: lockUserSQL(db),
 	}
 }
 
@@ -253,6 +255,13 @@ func (s *AuthenticatorService) DeleteAuthenticator(ctx context.Context, userID, 
 		return err
 	}
 	return s.db.write(ctx, func(tx *Tx) error {
+		// The user's lock first, as a user's deletion takes it before it
+		// deletes the user's authenticators (see userLockSQL).
+		if s.lockUser != "" {
+			if _, err := tx.exec(s.lockUser, tenantID, userID); err != nil {
+				return fmt.Errorf("delete authenticator: %w", err)
+			}
+		}
 		res, err := tx.exec(s.del, tenantID, userID, id)
 		if err != nil {
 			return fmt.Errorf("delete authenticator: %w", err)

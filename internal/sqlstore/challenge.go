@@ -30,6 +30,11 @@ type ChallengeService struct {
 	markVerifiedSQL, findLive, findCred                                   string
 	verify                                                                verificationSQL
 
+	// lockUser is, on PostgreSQL, the user's lock (see userLockSQL), which
+	// a completion takes first; use and fail then take it themselves
+	// before they touch the challenge: "" on SQLite.
+	lockUser string
+
 	// PostgreSQL: CreateChallenge and MarkVerified/MarkLinkVerified of a
 	// batch are one self-committing statement each (see commitGroup).
 	creates, marks *statementGroup
@@ -105,6 +110,20 @@ func NewChallengeService(db *DB) *ChallengeService {
 		s.find = `SELECT ` + challengeCols + ` FROM (SELECT ` + challengeCols + ` FROM challenges
 			WHERE (tenant_id, id) >= ($1, $2) ORDER BY tenant_id, id LIMIT 1) AS c
 			WHERE tenant_id = $1 AND id = $2`
+		// A completion and a failure lock the challenge's user before its
+		// challenge, action and user rows, as a user's deletion and a
+		// state update do (see userLockSQL). use takes the lock of the
+		// completion's user (two more parameters, tenant and user); fail
+		// that of the challenge's, which it reads first.
+		s.lockUser = lockUserSQL(db)
+		s.use = r(`UPDATE challenges SET state = 'used', verified_at = COALESCE(verified_at, ?)
+			WHERE tenant_id = ? AND id = ? AND state IN ('pending', 'verified') AND expires_at > ? AND ` + userLockGate)
+		s.fail = r(`UPDATE challenges SET attempts = attempts + 1,
+			state = CASE WHEN attempts + 1 >= ? THEN 'failed' ELSE state END
+			WHERE tenant_id = ? AND id = ? AND state = 'pending'
+			AND (SELECT count(*) FROM (SELECT pg_advisory_xact_lock(` + userLockOf("c.tenant_id", "c.user_id") + `)
+				FROM challenges AS c WHERE c.tenant_id = ? AND c.id = ?) AS lk) >= 0
+			RETURNING attempts, state, user_id, action_code, idempotency_key`)
 	}
 	s.creates = &statementGroup{db: db, what: "challenge send", keys: createKeys, commit: s.commitCreates}
 	s.marks = &statementGroup{db: db, what: "challenge check", keys: markKeys, commit: s.commitMarks}
@@ -731,7 +750,11 @@ func (s *ChallengeService) FailChallenge(ctx context.Context, id string, maxAtte
 	err = s.db.write(ctx, func(tx *Tx) error {
 		var state string
 		var a vigil.ActionRef
-		err := tx.queryRow(s.fail, maxAttempts, tenantID, id).Scan(&attempts, &state, &a.UserID, &a.ActionCode, &a.IdempotencyKey)
+		args := []any{maxAttempts, tenantID, id}
+		if s.lockUser != "" {
+			args = append(args, tenantID, id)
+		}
+		err := tx.queryRow(s.fail, args...).Scan(&attempts, &state, &a.UserID, &a.ActionCode, &a.IdempotencyKey)
 		if errors.Is(err, sql.ErrNoRows) {
 			// Not pending: already failed, used or superseded.
 			attempts, failed = maxAttempts, true
@@ -779,8 +802,17 @@ func (s *ChallengeService) CompleteChallenge(ctx context.Context, c *vigil.Compl
 	err = s.db.write(ctx, func(tx *Tx) error {
 		outAction, outAuth, created = nil, nil, nil
 		now := micros(tx.now)
+		if s.lockUser != "" && c.ChallengeID == "" {
+			if _, err := tx.exec(s.lockUser, tenantID, ref.UserID); err != nil {
+				return fmt.Errorf("lock user: %w", err)
+			}
+		}
 		if c.ChallengeID != "" {
-			res, err := tx.exec(s.use, now, tenantID, c.ChallengeID, now)
+			args := []any{now, tenantID, c.ChallengeID, now}
+			if s.lockUser != "" {
+				args = append(args, tenantID, ref.UserID)
+			}
+			res, err := tx.exec(s.use, args...)
 			if err != nil {
 				return fmt.Errorf("use challenge: %w", err)
 			}

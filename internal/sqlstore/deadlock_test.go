@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"sync"
 	"testing"
@@ -93,7 +94,7 @@ func TestUserLock(t *testing.T) {
 	db := openPostgres(t, Options{})
 	ctx := mustTenant(t, db, "t")
 	tenantID, _ := vigil.RequireTenant(ctx)
-	actions, users := NewActionService(db), NewUserService(db)
+	actions, users, auths, cs := NewActionService(db), NewUserService(db), NewAuthenticatorService(db), NewChallengeService(db)
 	track := func() *vigil.Action {
 		t.Helper()
 		a := &vigil.Action{UserID: "ann", Code: "signIn", Decision: vigil.Decision{Outcome: vigil.OutcomeChallenge},
@@ -123,6 +124,44 @@ func TestUserLock(t *testing.T) {
 		{"user deletion", func() error {
 			track()
 			return users.DeleteUser(ctx, "ann")
+		}},
+		{"challenge completion", func() error {
+			a := track()
+			c := &vigil.Challenge{Action: vigil.ActionRef{UserID: "ann", ActionCode: "signIn", IdempotencyKey: a.IdempotencyKey},
+				Method: vigil.MethodEmailOTP, Purpose: vigil.PurposeEnroll, Destination: "ann@example.com", CodeHash: []byte("h")}
+			if err := cs.CreateChallenge(ctx, c, vigil.SendLimit{}); err != nil {
+				return err
+			}
+			_, _, err := cs.CompleteChallenge(ctx, &vigil.Completion{ChallengeID: c.ID, Action: c.Action, Method: vigil.MethodEmailOTP,
+				NewAuthenticator: &vigil.Authenticator{Method: vigil.MethodEmailOTP, Email: "ann@example.com"}})
+			return err
+		}},
+		{"challenge completion without a challenge", func() error {
+			a := track()
+			_, _, err := cs.CompleteChallenge(ctx, &vigil.Completion{Method: vigil.MethodEmailOTP,
+				Action:           vigil.ActionRef{UserID: "ann", ActionCode: "signIn", IdempotencyKey: a.IdempotencyKey},
+				NewAuthenticator: &vigil.Authenticator{Method: vigil.MethodEmailOTP, Email: "ann@example.com"}})
+			return err
+		}},
+		{"challenge failure", func() error {
+			a := track()
+			c := &vigil.Challenge{Action: vigil.ActionRef{UserID: "ann", ActionCode: "signIn", IdempotencyKey: a.IdempotencyKey},
+				Method: vigil.MethodEmailOTP, Purpose: vigil.PurposeEnroll, Destination: "ann@example.com", CodeHash: []byte("h")}
+			if err := cs.CreateChallenge(ctx, c, vigil.SendLimit{}); err != nil {
+				return err
+			}
+			_, failed, err := cs.FailChallenge(ctx, c.ID, 1)
+			if err == nil && !failed {
+				err = fmt.Errorf("challenge not failed at its one attempt")
+			}
+			return err
+		}},
+		{"authenticator deletion", func() error {
+			au := &vigil.Authenticator{UserID: "ann", Method: vigil.MethodEmailOTP, Email: "ann-" + newID() + "@example.com"}
+			if err := auths.CreateAuthenticator(ctx, au); err != nil {
+				return err
+			}
+			return auths.DeleteAuthenticator(ctx, "ann", au.ID)
 		}},
 	}
 	for _, tc := range tests {

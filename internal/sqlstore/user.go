@@ -66,7 +66,7 @@ func NewUserService(db *DB) *UserService {
 		lockUser:         lockUserSQL(db),
 	}
 	if db.dialect.name == DialectPostgres {
-		s.lockRow = `SELECT 1 FROM users WHERE tenant_id = $1 AND id = $2 FOR UPDATE`
+		s.lockRow = r(`SELECT 1 FROM users WHERE tenant_id = ? AND id = ? FOR UPDATE`)
 	}
 	return s
 }
@@ -206,27 +206,44 @@ func (s *UserService) DeleteUser(ctx context.Context, id string) error {
 // transaction-level advisory lock of one user (parameters: tenant and user
 // ID), and "" on SQLite, whose single writer needs none.
 //
-// A user's deletion and a batch of action state updates both write the
-// user's actions, devices, IP addresses and user row, but not in one
-// order: the deletion's statements run one after another, each with its
-// triggers, and the update is one statement whose parts PostgreSQL runs in
-// an order of its own. From two servers (or writers) they deadlocked (seen
-// in TestNoDeadlocks). Both now take this lock first, in a statement of
-// their own or before the update touches a row (see userLockOf), so that
-// for a given user one waits for the other holding nothing. A track, which
-// locks the user's row and then its device, deadlocked with a deletion too
-// (the deletion's device delete came first): the deletion now locks the
-// user's row right after this lock, before anything else.
+// Writes that change several of one user's rows (actions, authenticators,
+// challenges, devices, IP addresses, the user row) do not all take them in
+// one order: a deletion's statements run one after another, each with its
+// triggers; a state update is one statement whose parts PostgreSQL runs in
+// an order of its own; a completion takes its challenge and authenticator
+// before the action and the user. From two servers (or writers) a deletion
+// and a state update deadlocked (seen in TestNoDeadlocks). So a user's
+// deletion, an action state update (its group's statement and its
+// replay), a challenge's completion and failure, and an authenticator's
+// deletion take this lock first: in a statement of their own, or gated on
+// it before their first statement touches a row (see userLockGate). For a
+// given user, one of them then waits for another holding nothing. A track,
+// the hot path, takes no such lock: it locks the user's row, then its
+// device; so a deletion, after this lock, locks the user's row before
+// anything else (it deadlocked with a track when its device delete came
+// first).
 func lockUserSQL(db *DB) string {
 	if db.dialect.name != DialectPostgres {
 		return ""
 	}
-	return `SELECT pg_advisory_xact_lock(` + userLockOf("$1::text", "$2::text") + `)`
+	return db.rebind(userLockQuery)
 }
 
-// userLockOf is the PostgreSQL expression of a user's advisory lock key: a
-// 64-bit hash of the user ID seeded by the tenant's. Two users that share a
-// key only wait for each other.
+// userLockQuery takes the advisory lock of the user its two parameters
+// name, tenant then user ID: a 64-bit hash of the user ID seeded by the
+// tenant's. Two users that share a key only wait for each other. As a
+// subquery, gated on by a statement's WHERE (... FROM (userLockQuery) AS
+// lk) >= 0, PostgreSQL runs it once before the statement touches a row.
+const userLockQuery = `SELECT pg_advisory_xact_lock(hashtextextended(x.u, hashtext(x.t)))
+	FROM (SELECT CAST(? AS TEXT) AS t, CAST(? AS TEXT) AS u) AS x`
+
+// userLockGate is a WHERE condition that holds once the user named by its
+// two parameters (tenant, user) is locked (see userLockQuery).
+const userLockGate = `(SELECT count(*) FROM (` + userLockQuery + `) AS lk) >= 0`
+
+// userLockOf is the lock key of userLockQuery as an expression over SQL
+// expressions of the tenant and user IDs, for statements that lock the
+// users of many rows.
 func userLockOf(tenantID, userID string) string {
 	return `hashtextextended(` + userID + `, hashtext(` + tenantID + `))`
 }
