@@ -104,6 +104,13 @@ func TestUserLock(t *testing.T) {
 		}
 		return a
 	}
+	// challenge tracks an action of ann and sends an email code for it.
+	challenge := func() (*vigil.Challenge, error) {
+		a := track()
+		c := &vigil.Challenge{Action: vigil.ActionRef{UserID: "ann", ActionCode: "signIn", IdempotencyKey: a.IdempotencyKey},
+			Method: vigil.MethodEmailOTP, Purpose: vigil.PurposeEnroll, Destination: "ann@example.com", CodeHash: []byte("h")}
+		return c, cs.CreateChallenge(ctx, c, vigil.SendLimit{})
+	}
 	tests := []struct {
 		name string
 		run  func() error
@@ -126,13 +133,11 @@ func TestUserLock(t *testing.T) {
 			return users.DeleteUser(ctx, "ann")
 		}},
 		{"challenge completion", func() error {
-			a := track()
-			c := &vigil.Challenge{Action: vigil.ActionRef{UserID: "ann", ActionCode: "signIn", IdempotencyKey: a.IdempotencyKey},
-				Method: vigil.MethodEmailOTP, Purpose: vigil.PurposeEnroll, Destination: "ann@example.com", CodeHash: []byte("h")}
-			if err := cs.CreateChallenge(ctx, c, vigil.SendLimit{}); err != nil {
+			c, err := challenge()
+			if err != nil {
 				return err
 			}
-			_, _, err := cs.CompleteChallenge(ctx, &vigil.Completion{ChallengeID: c.ID, Action: c.Action, Method: vigil.MethodEmailOTP,
+			_, _, err = cs.CompleteChallenge(ctx, &vigil.Completion{ChallengeID: c.ID, Action: c.Action, Method: vigil.MethodEmailOTP,
 				NewAuthenticator: &vigil.Authenticator{Method: vigil.MethodEmailOTP, Email: "ann@example.com"}})
 			return err
 		}},
@@ -144,10 +149,8 @@ func TestUserLock(t *testing.T) {
 			return err
 		}},
 		{"challenge failure", func() error {
-			a := track()
-			c := &vigil.Challenge{Action: vigil.ActionRef{UserID: "ann", ActionCode: "signIn", IdempotencyKey: a.IdempotencyKey},
-				Method: vigil.MethodEmailOTP, Purpose: vigil.PurposeEnroll, Destination: "ann@example.com", CodeHash: []byte("h")}
-			if err := cs.CreateChallenge(ctx, c, vigil.SendLimit{}); err != nil {
+			c, err := challenge()
+			if err != nil {
 				return err
 			}
 			_, failed, err := cs.FailChallenge(ctx, c.ID, 1)
