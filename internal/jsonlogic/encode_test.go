@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/vigil-auth/vigil/internal/testenv"
 )
 
 // This file holds the encoder and the tracer as they were before they were
@@ -475,7 +476,7 @@ func TestExplainIntoReuse(t *testing.T) {
 	explainAll()
 	// The race detector's sync.Pool drops items, among them the programs'
 	// comparison scratch.
-	if n := testing.AllocsPerRun(50, explainAll); n != 0 && !raceDetector {
+	if n := testing.AllocsPerRun(50, explainAll); n != 0 && !testenv.RaceDetector {
 		t.Errorf("ExplainInto allocates %v times over %d programs after the first round, want 0", n, len(progs))
 	}
 

@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/vigil-auth/vigil"
 	"github.com/vigil-auth/vigil/internal/jsonlogic"
+	"github.com/vigil-auth/vigil/internal/testenv"
 )
 
 func newRule(id string, prio int, typ vigil.Outcome, cond string) *vigil.Rule {
@@ -306,7 +307,7 @@ func TestDecideTraceAllocs(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
-	if raceDetector {
+	if testenv.RaceDetector {
 		t.Logf("%.1f allocations per decision; not checked under the race detector, whose sync.Pool drops items", allocs)
 		return
 	}

@@ -45,6 +45,19 @@ type ChallengeService struct {
 const challengeCols = `tenant_id, id, user_id, action_code, idempotency_key, method, purpose, authenticator_id,
 	destination, code_hash, link_hash, secret, session, attempts, state, created_at, expires_at, verified_at`
 
+// useSQL marks a challenge used; failSQL, with failReturning, counts a
+// failed attempt. PostgreSQL adds to each the lock of the challenge's user
+// (see NewChallengeService).
+const (
+	useSQL = `UPDATE challenges SET state = 'used', verified_at = COALESCE(verified_at, ?)
+		WHERE tenant_id = ? AND id = ? AND state IN ('pending', 'verified') AND expires_at > ?`
+	failSQL = `UPDATE challenges SET attempts = attempts + 1,
+		state = CASE WHEN attempts + 1 >= ? THEN 'failed' ELSE state END
+		WHERE tenant_id = ? AND id = ? AND state = 'pending'`
+	failReturning = `
+		RETURNING attempts, state, user_id, action_code, idempotency_key`
+)
+
 // NewChallengeService returns a ChallengeService backed by db.
 func NewChallengeService(db *DB) *ChallengeService {
 	r := db.rebind
@@ -70,14 +83,10 @@ func NewChallengeService(db *DB) *ChallengeService {
 			WHERE tenant_id = ? AND user_id = ? AND method = ? AND created_at > ?
 			AND (code_hash IS NOT NULL OR link_hash IS NOT NULL)`),
 		countDest: r(`SELECT COUNT(*) FROM challenges WHERE tenant_id = ? AND destination = ? AND created_at > ?`),
-		fail: r(`UPDATE challenges SET attempts = attempts + 1,
-			state = CASE WHEN attempts + 1 >= ? THEN 'failed' ELSE state END
-			WHERE tenant_id = ? AND id = ? AND state = 'pending'
-			RETURNING attempts, state, user_id, action_code, idempotency_key`),
+		fail:      r(failSQL + failReturning),
 		failAction: r(`UPDATE actions SET state = 'CHALLENGE_FAILED', state_updated_at = ?, updated_at = ?
 			WHERE` + ref + ` AND state = 'CHALLENGE_REQUIRED'`),
-		use: r(`UPDATE challenges SET state = 'used', verified_at = COALESCE(verified_at, ?)
-			WHERE tenant_id = ? AND id = ? AND state IN ('pending', 'verified') AND expires_at > ?`),
+		use:        r(useSQL),
 		findAction: r(`SELECT ` + actionCols + ` FROM actions WHERE` + ref),
 		succeed: r(`UPDATE actions SET state = 'CHALLENGE_SUCCEEDED', state_updated_at = ?, updated_at = ?,
 			verification_method = ?, verified_by_authenticator_id = ?
@@ -116,14 +125,10 @@ func NewChallengeService(db *DB) *ChallengeService {
 		// completion's user (two more parameters, tenant and user); fail
 		// that of the challenge's, which it reads first.
 		s.lockUser = lockUserSQL(db)
-		s.use = r(`UPDATE challenges SET state = 'used', verified_at = COALESCE(verified_at, ?)
-			WHERE tenant_id = ? AND id = ? AND state IN ('pending', 'verified') AND expires_at > ? AND ` + userLockGate)
-		s.fail = r(`UPDATE challenges SET attempts = attempts + 1,
-			state = CASE WHEN attempts + 1 >= ? THEN 'failed' ELSE state END
-			WHERE tenant_id = ? AND id = ? AND state = 'pending'
+		s.use = r(useSQL + ` AND ` + userLockGate)
+		s.fail = r(failSQL + `
 			AND (SELECT count(*) FROM (SELECT pg_advisory_xact_lock(` + userLockOf("c.tenant_id", "c.user_id") + `)
-				FROM challenges AS c WHERE c.tenant_id = ? AND c.id = ?) AS lk) >= 0
-			RETURNING attempts, state, user_id, action_code, idempotency_key`)
+				FROM challenges AS c WHERE c.tenant_id = ? AND c.id = ?) AS lk) >= 0` + failReturning)
 	}
 	s.creates = &statementGroup{db: db, what: "challenge send", keys: createKeys, commit: s.commitCreates}
 	s.marks = &statementGroup{db: db, what: "challenge check", keys: markKeys, commit: s.commitMarks}

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"slices"
 
 	vigil "github.com/vigil-auth/vigil"
 )
@@ -22,7 +23,9 @@ type UserService struct {
 	deleteActions, deleteAuths, del string
 	deleteDevices, deleteIPs        string
 	deleteChallenges, deleteCodes   string
-	lockUser, lockRow               string // PostgreSQL: the user's lock (see userLockSQL), then its row; "" on SQLite
+	// lock are the statements DeleteUser runs first: on PostgreSQL the
+	// user's lock (see userLockSQL), then its row; none on SQLite.
+	lock []string
 }
 
 const userCols = `tenant_id, id, email, email_verified, phone_number, phone_number_verified,
@@ -63,10 +66,9 @@ func NewUserService(db *DB) *UserService {
 		deleteIPs:        r(`DELETE FROM user_ips WHERE tenant_id = ? AND user_id = ?`),
 		deleteChallenges: r(`DELETE FROM challenges WHERE tenant_id = ? AND user_id = ?`),
 		deleteCodes:      r(`DELETE FROM recovery_codes WHERE tenant_id = ? AND user_id = ?`),
-		lockUser:         lockUserSQL(db),
 	}
 	if db.dialect.name == DialectPostgres {
-		s.lockRow = r(`SELECT 1 FROM users WHERE tenant_id = ? AND id = ? FOR UPDATE`)
+		s.lock = []string{lockUserSQL(db), r(`SELECT 1 FROM users WHERE tenant_id = ? AND id = ? FOR UPDATE`)}
 	}
 	return s
 }
@@ -176,17 +178,10 @@ func (s *UserService) DeleteUser(ctx context.Context, id string) error {
 		return err
 	}
 	fn := func(tx *Tx) error {
-		// On PostgreSQL: the user's lock, then its row, which a track locks
-		// before its device (see userLockSQL).
-		for _, q := range []string{s.lockUser, s.lockRow} {
-			if q == "" {
-				continue
-			}
-			if _, err := tx.exec(q, tenantID, id); err != nil {
-				return fmt.Errorf("delete user: %w", err)
-			}
-		}
-		for _, q := range []string{s.deleteActions, s.deleteAuths, s.deleteDevices, s.deleteIPs, s.deleteChallenges, s.deleteCodes, s.del} {
+		// On PostgreSQL the locks first: the user's, then its row, which
+		// a track locks before its device (see userLockSQL).
+		stmts := append(slices.Clip(s.lock), s.deleteActions, s.deleteAuths, s.deleteDevices, s.deleteIPs, s.deleteChallenges, s.deleteCodes, s.del)
+		for _, q := range stmts {
 			if _, err := tx.exec(q, tenantID, id); err != nil {
 				return fmt.Errorf("delete user: %w", err)
 			}

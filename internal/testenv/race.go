@@ -1,8 +1,8 @@
 //go:build race
 
-package rules
+package testenv
 
-// raceDetector says whether the race detector is on: it makes sync.Pool
+// RaceDetector says whether the race detector is on. It makes sync.Pool
 // drop a share of what is put back, so allocation counts over pooled
 // storage mean nothing then.
-const raceDetector = true
+const RaceDetector = true

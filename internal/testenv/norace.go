@@ -1,0 +1,6 @@
+//go:build !race
+
+package testenv
+
+// RaceDetector: see race.go.
+const RaceDetector = false
