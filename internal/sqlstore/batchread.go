@@ -187,7 +187,7 @@ func newEnrollReader(db *DB) *batchReader[enrollKey, string] {
 		err := rows.Scan(&k.tenantID, &k.userID, &auths)
 		return k, auths.String, err
 	}
-	return newBatchReader("find authenticators", db.read, q, args, scan)
+	return newBatchReader("find authenticators", db.batchRead, q, args, scan)
 }
 
 // newActionReader batches FindAction, the read of every validation. The
@@ -218,7 +218,7 @@ func newActionReader(db *DB, cols string, scan func(*rawAction, rowScanner) erro
 		}
 		return actionRef{r.a.TenantID, r.a.UserID, r.a.Code, r.a.IdempotencyKey}, &r, nil
 	}
-	return newBatchReader("find action", db.read, q, args, scanRow)
+	return newBatchReader("find action", db.batchRead, q, args, scanRow)
 }
 
 // riskKey is one risk state read as riskReaders batch it: the user, the
@@ -317,5 +317,5 @@ func newRiskReader(db *DB, need vigil.RiskNeeds) *batchReader[riskKey, *riskRow]
 		err := rows.Scan(row.dest(need, []any{&k.tenantID, &k.userID, &k.code, &k.deviceID, &k.ip, &k.now})...)
 		return k, row, err
 	}
-	return newBatchReader("find risk state", db.read, q, args, scan)
+	return newBatchReader("find risk state", db.batchRead, q, args, scan)
 }

@@ -342,3 +342,31 @@ func (db *DB) analyzedTables(ctx context.Context) (string, error) {
 	}
 	return strings.Join(out, ","), rows.Err()
 }
+
+// TestBatchReadGenericPlans checks, on PostgreSQL, that the batch readers'
+// statements run on generic plans: with plan_cache_mode's default a
+// statement of a few keys is planned again at every execution, which cost
+// more than running it.
+func TestBatchReadGenericPlans(t *testing.T) {
+	testenv.PostgresURL(t) // skips, or fails under VIGIL_TEST_REQUIRE_ALL, without PostgreSQL
+	db := openPostgres(t, Options{ReadConns: 1}) // one connection, whose prepared statements the view shows
+	ctx := mustTenant(t, db, "t")
+	actions := NewActionService(db)
+	a := &vigil.Action{UserID: "u", Code: "signIn", IdempotencyKey: "k", Decision: vigil.Decision{Outcome: vigil.OutcomeAllow}}
+	if _, _, err := actions.CreateAction(ctx, a, nil); err != nil {
+		t.Fatal(err)
+	}
+	for range 12 {
+		if _, err := actions.FindAction(ctx, "u", "signIn", "k"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var generic, custom int64
+	if err := db.batchRead.QueryRowContext(ctx, `SELECT COALESCE(SUM(generic_plans), 0), COALESCE(SUM(custom_plans), 0)
+		FROM pg_prepared_statements WHERE statement LIKE '%unnest%'`).Scan(&generic, &custom); err != nil {
+		t.Fatal(err)
+	}
+	if generic < 12 || custom != 0 {
+		t.Errorf("the batch reader's statements ran on %d generic and %d custom plans, want at least 12 generic and no custom one", generic, custom)
+	}
+}

@@ -13,8 +13,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
+	"github.com/jackc/pgx/v5/stdlib" // also registers the "pgx" driver
 	"modernc.org/sqlite"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
@@ -63,7 +64,8 @@ type Options struct {
 	// has exactly one writer.
 	Writers int
 
-	// ReadConns caps the read pool; 0 means 8 on SQLite and 16 on
+	// ReadConns caps the read pool (and on PostgreSQL, separately, the
+	// batch readers' pool); 0 means 8 on SQLite and 16 on
 	// PostgreSQL.
 	ReadConns int
 }
@@ -80,6 +82,7 @@ type DB struct {
 
 	ckpt      *checkpointer // SQLite: background WAL checkpoints; nil on PostgreSQL
 	stmts     *stmtCache    // SQLite: prepared statements on the writer connection; nil on PostgreSQL (pgx caches its own)
+	batchRead *sql.DB       // PostgreSQL: the batch readers' pool (generic plans); nil on SQLite
 	readStmts *stmtCache    // SQLite: prepared statements on the read pool; nil on PostgreSQL
 
 	coalesceMu       sync.Mutex              // guards coalesced and coalescedConsume
@@ -352,7 +355,25 @@ func (db *DB) openPostgres(ctx context.Context, rawURL string, writers, readConn
 	read.SetMaxOpenConns(readConns)
 	read.SetMaxIdleConns(readConns)
 	read.SetConnMaxIdleTime(5 * time.Minute)
-	db.writePool, db.read, db.dialect = write, read, newPostgresDialect()
+	// The batch readers' statements take their keys as arrays. With the
+	// arrays' contents known, PostgreSQL's default (plan_cache_mode auto)
+	// finds a custom plan cheaper than the generic one at every batch size
+	// under ten, the default estimate of an array's length, and plans again
+	// on every execution: measured, 45 µs of planning a statement, more
+	// than its 22 µs of execution, about 6 µs of PostgreSQL's CPU a track.
+	// The plan is the same index probes whatever the keys.
+	cfg, err := pgx.ParseConfig(rawURL)
+	if err != nil {
+		write.Close()
+		read.Close()
+		return fmt.Errorf("open postgres: %w", err)
+	}
+	cfg.RuntimeParams["plan_cache_mode"] = "force_generic_plan"
+	batch := stdlib.OpenDB(*cfg)
+	batch.SetMaxOpenConns(readConns)
+	batch.SetMaxIdleConns(readConns)
+	batch.SetConnMaxIdleTime(5 * time.Minute)
+	db.writePool, db.read, db.batchRead, db.dialect = write, read, batch, newPostgresDialect()
 	return nil
 }
 
@@ -405,6 +426,9 @@ func (db *DB) Close() error {
 		errs = append(errs, db.stmts.close(), db.readStmts.close())
 	}
 	errs = append(errs, db.read.Close(), db.writePool.Close())
+	if db.batchRead != nil {
+		errs = append(errs, db.batchRead.Close())
+	}
 	return errors.Join(errs...)
 }
 

@@ -123,7 +123,7 @@ func newHistReader(db *DB) *batchReader[histKey, *histRow] {
 		}
 		return k, r, nil
 	}
-	return newBatchReader("find risk history", db.read, histReaderSQL(), args, scan)
+	return newBatchReader("find risk history", db.batchRead, histReaderSQL(), args, scan)
 }
 
 // fromVersioned fills st from the history cache on PostgreSQL, checking
