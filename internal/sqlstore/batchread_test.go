@@ -349,7 +349,8 @@ func (db *DB) analyzedTables(ctx context.Context) (string, error) {
 // more than running it.
 func TestBatchReadGenericPlans(t *testing.T) {
 	testenv.PostgresURL(t) // skips, or fails under VIGIL_TEST_REQUIRE_ALL, without PostgreSQL
-	db := openPostgres(t, Options{ReadConns: 1}) // one connection, whose prepared statements the view shows
+	// One connection, whose prepared statements pg_prepared_statements shows.
+	db := openPostgres(t, Options{ReadConns: 1})
 	ctx := mustTenant(t, db, "t")
 	actions := NewActionService(db)
 	a := &vigil.Action{UserID: "u", Code: "signIn", IdempotencyKey: "k", Decision: vigil.Decision{Outcome: vigil.OutcomeAllow}}
