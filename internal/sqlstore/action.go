@@ -131,11 +131,13 @@ func NewActionService(db *DB) *ActionService {
 // starts at that number, so that a server holding the user's history at
 // version v, or as absent, can tell from the version returned whether
 // anything but these rows changed it. It returns the users created or
-// updated. Rows are locked in key order, as every writer's are.
+// updated. Rows are locked in key order, as every writer's are: byte order
+// (COLLATE "C"), whatever the database's collation, as orderByUser orders
+// a batch transaction's users.
 func upsertUsersFromIns(watch string) string {
 	return `INSERT INTO users (tenant_id, id, created_at, updated_at, hist_ver, hist_watch)
 	SELECT tenant_id, user_id, MIN(created_at), MIN(created_at), COUNT(*), ` + watch + ` FROM ins
-	GROUP BY tenant_id, user_id ORDER BY tenant_id, user_id
+	GROUP BY tenant_id, user_id ORDER BY tenant_id COLLATE "C", user_id COLLATE "C"
 	ON CONFLICT (tenant_id, id) DO UPDATE SET hist_ver = users.hist_ver + excluded.hist_ver, hist_watch = TRUE
 	WHERE users.hist_watch OR excluded.hist_watch
 	RETURNING tenant_id, id, hist_base, hist_ver, hist_watch`
@@ -146,11 +148,11 @@ func upsertUsersFromIns(watch string) string {
 // a user was seen on a device (device.isNew, device.count); SQLite's
 // actions_track_user trigger (migration 0010) does the same. DISTINCT ON
 // keeps one row per device, as ON CONFLICT DO UPDATE may not touch a row
-// twice in one statement.
+// twice in one statement; devices are taken in byte order, as their users.
 const upsertDevicesFromIns = `INSERT INTO user_devices (tenant_id, user_id, device_id, first_seen_at, last_seen_at)
-	SELECT DISTINCT ON (tenant_id, user_id, device_id) tenant_id, user_id, device_id, created_at, created_at
+	SELECT DISTINCT ON (tenant_id COLLATE "C", user_id COLLATE "C", device_id COLLATE "C") tenant_id, user_id, device_id, created_at, created_at
 	FROM ins WHERE device_id <> ''
-	ORDER BY tenant_id, user_id, device_id, created_at DESC
+	ORDER BY tenant_id COLLATE "C", user_id COLLATE "C", device_id COLLATE "C", created_at DESC
 	ON CONFLICT (tenant_id, user_id, device_id) DO UPDATE SET last_seen_at = excluded.last_seen_at
 	WHERE user_devices.last_seen_at < excluded.last_seen_at - ` + lastSeenGrain
 
@@ -684,7 +686,7 @@ func (s *ActionService) UpdateActionState(ctx context.Context, userID, code, ide
 		})
 	}
 	var out *vigil.Action
-	err = s.db.write(ctx, func(tx *Tx) error {
+	err = s.db.writeUser(ctx, tenantID, userID, func(tx *Tx) error {
 		now := micros(tx.now)
 		var before vigil.ActionState
 		if state == vigil.StateChallengeSucceeded {

@@ -207,7 +207,7 @@ func (s *AuthenticatorService) CreateAuthenticator(ctx context.Context, a *vigil
 	if err != nil {
 		return err
 	}
-	if err := s.db.write(ctx, fn); err != nil {
+	if err := s.db.writeUser(ctx, tenantID, a.UserID, fn); err != nil {
 		return err
 	}
 	*a = *out
@@ -232,7 +232,7 @@ func (s *AuthenticatorService) CreateAuthenticators(ctx context.Context, as []*v
 			errs[i] = err
 			continue
 		}
-		if ops[i], err = s.db.enqueue(ctx, fn); err != nil {
+		if ops[i], err = s.db.enqueueOp(ctx, &writeOp{fn: fn, user: enrollKey{tenantID, a.UserID}}); err != nil {
 			errs[i] = err
 		}
 	}
@@ -254,7 +254,7 @@ func (s *AuthenticatorService) DeleteAuthenticator(ctx context.Context, userID, 
 	if err != nil {
 		return err
 	}
-	return s.db.write(ctx, func(tx *Tx) error {
+	return s.db.writeUser(ctx, tenantID, userID, func(tx *Tx) error {
 		// The user's lock first, as a user's deletion takes it before it
 		// deletes the user's authenticators (see userLockSQL).
 		if s.lockUser != "" {

@@ -804,7 +804,7 @@ func (s *ChallengeService) CompleteChallenge(ctx context.Context, c *vigil.Compl
 	}
 	var outAction *vigil.Action
 	var outAuth *vigil.Authenticator
-	err = s.db.write(ctx, func(tx *Tx) error {
+	err = s.db.writeUser(ctx, tenantID, ref.UserID, func(tx *Tx) error {
 		outAction, outAuth, created = nil, nil, nil
 		now := micros(tx.now)
 		if s.lockUser != "" && c.ChallengeID == "" {

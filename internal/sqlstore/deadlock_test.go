@@ -13,7 +13,8 @@ import (
 )
 
 // TestNoDeadlocks runs, on PostgreSQL, tracks, successful verifications
-// and deletions of the same two users from the same device and IP address
+// (state updates, and email codes sent and entered), and deletions of the
+// same two users from the same device and IP address
 // at once, from two servers, and checks that PostgreSQL detected no
 // deadlock among them. Since migration 0014 a track locks its user's row
 // (ON CONFLICT DO UPDATE), as verifications and deletions do, besides the
@@ -38,7 +39,7 @@ func TestNoDeadlocks(t *testing.T) {
 	var wg sync.WaitGroup
 	for g := range 12 {
 		db := dbs[g%2]
-		actions, us := NewActionService(db), NewUserService(db)
+		actions, us, cs := NewActionService(db), NewUserService(db), NewChallengeService(db)
 		wg.Go(func() {
 			for i := range 100 {
 				u := users[(g+i)%len(users)]
@@ -48,7 +49,7 @@ func TestNoDeadlocks(t *testing.T) {
 					t.Error(err)
 					return
 				}
-				switch g % 4 {
+				switch g % 6 {
 				case 1, 2:
 					if _, err := actions.UpdateActionState(ctx, u, "signIn", a.IdempotencyKey, vigil.StateChallengeSucceeded); err != nil &&
 						vigil.ErrorCode(err) != vigil.ENOTFOUND {
@@ -61,6 +62,26 @@ func TestNoDeadlocks(t *testing.T) {
 							t.Error(err)
 							return
 						}
+					}
+				case 4, 5:
+					// An email code sent and entered: the challenge used, the
+					// action succeeded, the device and IP address verified.
+					c := &vigil.Challenge{Action: vigil.ActionRef{UserID: u, ActionCode: "signIn", IdempotencyKey: a.IdempotencyKey},
+						Method: vigil.MethodEmailOTP, Purpose: vigil.PurposeEnroll, Destination: u + "@example.com", CodeHash: []byte("h")}
+					if err := cs.CreateChallenge(ctx, c, vigil.SendLimit{}); err != nil {
+						if vigil.ErrorCode(err) != vigil.ENOTFOUND { // the user was just deleted
+							t.Error(err)
+						}
+						continue
+					}
+					// A challenge that a newer one of its user replaced, or
+					// whose user was deleted, is no longer completable: an
+					// EINVALID or ENOTFOUND, and what is counted is deadlocks.
+					if _, _, err := cs.CompleteChallenge(ctx, &vigil.Completion{ChallengeID: c.ID, Action: c.Action, Method: vigil.MethodEmailOTP,
+						NewAuthenticator: &vigil.Authenticator{Method: vigil.MethodEmailOTP, Email: u + "@example.com"}}); err != nil &&
+						vigil.ErrorCode(err) != vigil.ENOTFOUND && vigil.ErrorCode(err) != vigil.EINVALID {
+						t.Error(err)
+						return
 					}
 				}
 			}

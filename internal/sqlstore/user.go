@@ -154,7 +154,7 @@ func (s *UserService) UpsertUser(ctx context.Context, id string, upd vigil.UserU
 		custom = &c
 	}
 	var out *vigil.User
-	err = s.db.write(ctx, func(tx *Tx) error {
+	err = s.db.writeUser(ctx, tenantID, id, func(tx *Tx) error {
 		now := micros(tx.now)
 		if _, err := tx.exec(s.ensure, tenantID, id, now, now); err != nil {
 			return fmt.Errorf("insert user: %w", err)

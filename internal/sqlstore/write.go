@@ -5,7 +5,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -168,6 +170,11 @@ type writeOp struct {
 	// ownTx, on PostgreSQL, runs the op in a transaction of its own after
 	// the batch's, instead of in the batch's with the others.
 	ownTx bool
+
+	// user, when set, is the one user whose rows fn writes. On PostgreSQL
+	// the batch's transaction runs such ops in user order (see
+	// orderByUser).
+	user enrollKey
 }
 
 // opGroup commits, on PostgreSQL, the ops of a batch that name it, in
@@ -242,6 +249,17 @@ func unclean(err error) error {
 // error, none of them persist, whatever the other ops of the batch do.
 func (db *DB) write(ctx context.Context, fn func(*Tx) error) error {
 	op, err := db.enqueue(ctx, fn)
+	if err != nil {
+		return err
+	}
+	return op.wait(ctx)
+}
+
+// writeUser is write for an fn that writes the rows of one user only
+// (and rows of no other user's): on PostgreSQL its batch's transaction runs
+// it in user order (see orderByUser).
+func (db *DB) writeUser(ctx context.Context, tenantID, userID string, fn func(*Tx) error) error {
+	op, err := db.enqueueOp(ctx, &writeOp{fn: fn, user: enrollKey{tenantID, userID}})
 	if err != nil {
 		return err
 	}
@@ -555,6 +573,9 @@ func (db *DB) commitSavepoints(ops []*writeOp) {
 // with a clean error, the batch is rolled back and every op is re-run in
 // its own transaction, so each gets its own result.
 func (db *DB) commitOptimistic(ops []*writeOp) {
+	if db.dialect.name == DialectPostgres {
+		orderByUser(ops)
+	}
 	results := make([]error, len(ops))
 	t, err := db.begin()
 	if err != nil {
@@ -698,4 +719,22 @@ func (t *Tx) applyAdvances(adv []configAdvance) error {
 		}
 	}
 	return nil
+}
+
+// orderByUser orders a PostgreSQL batch's ops for its transaction: the
+// ops that name no user first, then the others by tenant and user, each
+// user's in queue order. A transaction then takes the rows of the users it
+// writes in key order, as a track's statement does (users, then their
+// devices); in queue order, a transaction that had created one user's row
+// and went on to another's waited for a track that held the second and
+// waited for the first: a deadlock (TestNoDeadlocks, two challenge
+// completions in one batch). The batch's ops are all in flight at once, so
+// any order is one the callers could have seen.
+func orderByUser(ops []*writeOp) {
+	slices.SortStableFunc(ops, func(a, b *writeOp) int {
+		if c := strings.Compare(a.user.tenantID, b.user.tenantID); c != 0 {
+			return c
+		}
+		return strings.Compare(a.user.userID, b.user.userID)
+	})
 }

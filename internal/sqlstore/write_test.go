@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	vigil "github.com/vigil-auth/vigil"
 )
 
@@ -305,5 +306,27 @@ func TestBatchedUpdateActionState(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestOrderByUser checks the order of a PostgreSQL batch transaction's
+// ops: those that name no user first, then by tenant and user in byte
+// order, each user's in queue order.
+func TestOrderByUser(t *testing.T) {
+	op := func(name, tenant, user string) *writeOp {
+		return &writeOp{data: name, user: enrollKey{tenant, user}}
+	}
+	ops := []*writeOp{
+		op("ben1", "t1", "ben"), op("none1", "", ""), op("Zed", "t1", "Zed"), op("ann1", "t1", "ann"),
+		op("ben2", "t1", "ben"), op("other", "t0", "zoe"), op("none2", "", ""), op("ann2", "t1", "ann"), op("é", "t1", "é"),
+	}
+	orderByUser(ops)
+	var got []string
+	for _, o := range ops {
+		got = append(got, o.data.(string))
+	}
+	want := []string{"none1", "none2", "other", "Zed", "ann1", "ann2", "ben1", "ben2", "é"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("order (-want +got):\n%s", diff)
 	}
 }
