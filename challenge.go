@@ -142,11 +142,13 @@ type ChallengeService interface {
 	// m is ""), whatever its idempotency key. ENOTFOUND if none.
 	FindLiveChallenge(ctx context.Context, userID, actionCode string, m VerificationMethod) (*Challenge, error)
 
-	// FailChallenge counts a wrong answer. When the count reaches
-	// maxAttempts the challenge fails and its action, if CHALLENGE_REQUIRED,
-	// moves to CHALLENGE_FAILED, in the same transaction. It returns the
-	// attempts so far and whether the challenge has failed.
-	FailChallenge(ctx context.Context, id string, maxAttempts int) (attempts int, failed bool, err error)
+	// FailChallenge counts a wrong answer to the challenge id of userID.
+	// When the count reaches maxAttempts the challenge fails and its
+	// action, if CHALLENGE_REQUIRED, moves to CHALLENGE_FAILED, in the same
+	// transaction. It returns the attempts so far and whether the
+	// challenge has failed (a challenge that is not pending, or not
+	// userID's, counts as failed).
+	FailChallenge(ctx context.Context, userID, id string, maxAttempts int) (attempts int, failed bool, err error)
 
 	// CompleteChallenge records c in one transaction and returns the action
 	// and the authenticator. EFORBIDDEN when the action is in a state no

@@ -244,7 +244,7 @@ func (s *Service) webauthnFailure(ctx context.Context, c *vigil.Challenge, err e
 		return err // internal
 	}
 	s.deps.Logger.InfoContext(ctx, "WebAuthn verification failed", "challenge", c.ID, "reason", err.Error())
-	if _, _, ferr := s.deps.Challenges.FailChallenge(ctx, c.ID, s.cfg.MaxAttempts); ferr != nil {
+	if _, _, ferr := s.deps.Challenges.FailChallenge(ctx, c.Action.UserID, c.ID, s.cfg.MaxAttempts); ferr != nil {
 		return ferr
 	}
 	if errors.Is(err, webauthn.ErrUnknownCredential) {

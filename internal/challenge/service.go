@@ -409,7 +409,7 @@ func (s *Service) VerifyCode(ctx context.Context, sess *Session, m vigil.Verific
 		}
 	}
 	if !match {
-		attempts, failed, err := s.deps.Challenges.FailChallenge(ctx, c.ID, s.cfg.MaxAttempts)
+		attempts, failed, err := s.deps.Challenges.FailChallenge(ctx, c.Action.UserID, c.ID, s.cfg.MaxAttempts)
 		if err != nil {
 			return nil, err
 		}
@@ -601,7 +601,7 @@ func (s *Service) attempts(ctx context.Context, sess *Session, m vigil.Verificat
 
 // fail counts a wrong answer to c.
 func (s *Service) fail(ctx context.Context, c *vigil.Challenge) (*Result, error) {
-	_, failed, err := s.deps.Challenges.FailChallenge(ctx, c.ID, s.cfg.MaxAttempts)
+	_, failed, err := s.deps.Challenges.FailChallenge(ctx, c.Action.UserID, c.ID, s.cfg.MaxAttempts)
 	if err != nil {
 		return nil, err
 	}

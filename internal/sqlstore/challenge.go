@@ -53,7 +53,7 @@ const (
 		WHERE tenant_id = ? AND id = ? AND state IN ('pending', 'verified') AND expires_at > ?`
 	failSQL = `UPDATE challenges SET attempts = attempts + 1,
 		state = CASE WHEN attempts + 1 >= ? THEN 'failed' ELSE state END
-		WHERE tenant_id = ? AND id = ? AND state = 'pending'`
+		WHERE tenant_id = ? AND id = ? AND user_id = ? AND state = 'pending'`
 	failReturning = `
 		RETURNING attempts, state, user_id, action_code, idempotency_key`
 )
@@ -742,7 +742,7 @@ func (s *ChallengeService) FindLiveChallenge(ctx context.Context, userID, action
 
 // FailChallenge counts a wrong answer and fails the challenge, and its
 // action if CHALLENGE_REQUIRED, at maxAttempts, in one transaction.
-func (s *ChallengeService) FailChallenge(ctx context.Context, id string, maxAttempts int) (int, bool, error) {
+func (s *ChallengeService) FailChallenge(ctx context.Context, userID, id string, maxAttempts int) (int, bool, error) {
 	tenantID, err := vigil.RequireTenant(ctx)
 	if err != nil {
 		return 0, false, err
@@ -752,10 +752,10 @@ func (s *ChallengeService) FailChallenge(ctx context.Context, id string, maxAtte
 	}
 	var attempts int
 	var failed bool
-	err = s.db.write(ctx, func(tx *Tx) error {
+	err = s.db.writeUser(ctx, tenantID, userID, func(tx *Tx) error {
 		var state string
 		var a vigil.ActionRef
-		args := []any{maxAttempts, tenantID, id}
+		args := []any{maxAttempts, tenantID, id, userID}
 		if s.lockUser != "" {
 			args = append(args, tenantID, id)
 		}

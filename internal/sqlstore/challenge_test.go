@@ -88,9 +88,13 @@ func testChallenges(t *testing.T, open opener) {
 		t.Errorf("after the window: %v", err)
 	}
 
+	// Another user's wrong answer to it counts nothing.
+	if n, failed, err := cs.FailChallenge(ctx, "someone-else", cur.ID, 5); err != nil || !failed || n != 5 {
+		t.Errorf("FailChallenge by another user = %d, %v, %v; want 5, true (not that user's pending challenge)", n, failed, err)
+	}
 	// Wrong answers: the fifth fails the challenge and the action.
 	for i := 1; i <= 5; i++ {
-		n, failed, err := cs.FailChallenge(ctx, cur.ID, 5)
+		n, failed, err := cs.FailChallenge(ctx, ref.UserID, cur.ID, 5)
 		if err != nil || n != i || failed != (i == 5) {
 			t.Errorf("FailChallenge #%d = %d, %v, %v", i, n, failed, err)
 		}

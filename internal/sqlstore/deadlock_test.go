@@ -174,7 +174,7 @@ func TestUserLock(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			_, failed, err := cs.FailChallenge(ctx, c.ID, 1)
+			_, failed, err := cs.FailChallenge(ctx, c.Action.UserID, c.ID, 1)
 			if err == nil && !failed {
 				err = fmt.Errorf("challenge not failed at its one attempt")
 			}
