@@ -517,11 +517,7 @@ func (s *ActionService) CreateAction(ctx context.Context, a *vigil.Action, newCo
 		// the writer's statement takes care of), the op is done.
 		ins.finish = func() { existing, created, note.created = nil, true, now }
 	}
-	op, err := s.db.enqueueOp(ctx, &writeOp{fn: fn, ins: ins, keepsHistory: true, track: note})
-	if err == nil {
-		err = op.wait(ctx)
-	}
-	if err != nil {
+	if err := s.db.run(ctx, &writeOp{fn: fn, ins: ins, keepsHistory: true, track: note}); err != nil {
 		return nil, false, err
 	}
 	if !created {
@@ -753,10 +749,7 @@ func (s *ActionService) ConsumeReadValidation(ctx context.Context, a *vigil.Acti
 	if s.readConsumes != nil {
 		op.group = s.readConsumes.group
 	}
-	if _, err := s.db.enqueueOp(ctx, op); err != nil {
-		return time.Time{}, false, err
-	}
-	if err := op.wait(ctx); err != nil {
+	if err := s.db.run(ctx, op); err != nil {
 		return time.Time{}, false, err
 	}
 	return fromMicros(row.at), row.consumed, nil
@@ -805,11 +798,7 @@ func (s *ActionService) ConsumeValidation(ctx context.Context, userID, code, ide
 		raw = &r
 		return nil
 	}
-	op, err := s.db.enqueueOp(ctx, &writeOp{fn: fn, cons: ref, claim: claim, keepsHistory: true})
-	if err == nil {
-		err = op.wait(ctx)
-	}
-	if err != nil {
+	if err := s.db.run(ctx, &writeOp{fn: fn, cons: ref, claim: claim, keepsHistory: true}); err != nil {
 		return nil, false, err
 	}
 	if raw != nil {

@@ -124,11 +124,7 @@ func (g *actionUpdates) commit(ops []*writeOp) error {
 // updateActionStateGrouped is UpdateActionState through the group; fn is
 // the op's own transactional path, for a replay.
 func (s *ActionService) updateActionStateGrouped(ctx context.Context, row *updateRow, fn func(*Tx) error) (*vigil.Action, error) {
-	op, err := s.db.enqueueOp(ctx, &writeOp{fn: fn, group: s.updates.group, data: row})
-	if err == nil {
-		err = op.wait(ctx)
-	}
-	if err != nil {
+	if err := s.db.run(ctx, &writeOp{fn: fn, group: s.updates.group, data: row}); err != nil {
 		return nil, err
 	}
 	return row.out, nil

@@ -121,14 +121,11 @@ func NewChallengeService(db *DB) *ChallengeService {
 			WHERE tenant_id = $1 AND id = $2`
 		// A completion and a failure lock the challenge's user before its
 		// challenge, action and user rows, as a user's deletion and a
-		// state update do (see userLockSQL). use takes the lock of the
-		// completion's user (two more parameters, tenant and user); fail
-		// that of the challenge's, which it reads first.
+		// state update do (see userLockSQL): use and fail take the lock of
+		// their user (two more parameters, tenant and user).
 		s.lockUser = lockUserSQL(db)
 		s.use = r(useSQL + ` AND ` + userLockGate)
-		s.fail = r(failSQL + `
-			AND (SELECT count(*) FROM (SELECT pg_advisory_xact_lock(` + userLockOf("c.tenant_id", "c.user_id") + `)
-				FROM challenges AS c WHERE c.tenant_id = ? AND c.id = ?) AS lk) >= 0` + failReturning)
+		s.fail = r(failSQL + ` AND ` + userLockGate + failReturning)
 	}
 	s.creates = &statementGroup{db: db, what: "challenge send", keys: createKeys, commit: s.commitCreates}
 	s.marks = &statementGroup{db: db, what: "challenge check", keys: markKeys, commit: s.commitMarks}
@@ -198,11 +195,7 @@ func (s *ChallengeService) CreateChallenge(ctx context.Context, c *vigil.Challen
 	if s.db.dialect.name == DialectPostgres {
 		fn = s.createOne
 	}
-	op, err := s.db.enqueueOp(ctx, &writeOp{fn: func(tx *Tx) error { return fn(tx, row) }, group: s.creates, data: row})
-	if err == nil {
-		err = op.wait(ctx)
-	}
-	if err != nil {
+	if err := s.db.run(ctx, &writeOp{fn: func(tx *Tx) error { return fn(tx, row) }, group: s.creates, data: row}); err != nil {
 		return err
 	}
 	c.ID, c.TenantID, c.State, c.Attempts = id, tenantID, vigil.ChallengePending, 0
@@ -637,10 +630,7 @@ func (s *ChallengeService) markVerified(ctx context.Context, link bool, id strin
 		m.ok = n == 1
 		return err
 	}
-	op, err := s.db.enqueueOp(ctx, &writeOp{fn: fn, group: s.marks, data: m})
-	if err == nil {
-		err = op.wait(ctx)
-	}
+	err = s.db.run(ctx, &writeOp{fn: fn, group: s.marks, data: m})
 	return m.ok, err
 }
 
@@ -757,7 +747,7 @@ func (s *ChallengeService) FailChallenge(ctx context.Context, userID, id string,
 		var a vigil.ActionRef
 		args := []any{maxAttempts, tenantID, id, userID}
 		if s.lockUser != "" {
-			args = append(args, tenantID, id)
+			args = append(args, tenantID, userID)
 		}
 		err := tx.queryRow(s.fail, args...).Scan(&attempts, &state, &a.UserID, &a.ActionCode, &a.IdempotencyKey)
 		if errors.Is(err, sql.ErrNoRows) {

@@ -190,11 +190,7 @@ func (s *UserService) DeleteUser(ctx context.Context, id string) error {
 	}
 	// In a transaction of its own: an earlier op of a batch's transaction
 	// could hold rows of this user before the lock (see userLockSQL).
-	op, err := s.db.enqueueOp(ctx, &writeOp{fn: fn, ownTx: true})
-	if err != nil {
-		return err
-	}
-	return op.wait(ctx)
+	return s.db.run(ctx, &writeOp{fn: fn, ownTx: true})
 }
 
 // userLockSQL returns, on PostgreSQL, the statement that takes the

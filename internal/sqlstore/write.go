@@ -248,19 +248,19 @@ func unclean(err error) error {
 // returns nil. fn's changes are atomic on their own: if fn returns an
 // error, none of them persist, whatever the other ops of the batch do.
 func (db *DB) write(ctx context.Context, fn func(*Tx) error) error {
-	op, err := db.enqueue(ctx, fn)
-	if err != nil {
-		return err
-	}
-	return op.wait(ctx)
+	return db.run(ctx, &writeOp{fn: fn})
 }
 
 // writeUser is write for an fn that writes the rows of one user only
 // (and rows of no other user's): on PostgreSQL its batch's transaction runs
 // it in user order (see orderByUser).
 func (db *DB) writeUser(ctx context.Context, tenantID, userID string, fn func(*Tx) error) error {
-	op, err := db.enqueueOp(ctx, &writeOp{fn: fn, user: enrollKey{tenantID, userID}})
-	if err != nil {
+	return db.run(ctx, &writeOp{fn: fn, user: enrollKey{tenantID, userID}})
+}
+
+// run queues a prepared op and waits for its result; see write.
+func (db *DB) run(ctx context.Context, op *writeOp) error {
+	if _, err := db.enqueueOp(ctx, op); err != nil {
 		return err
 	}
 	return op.wait(ctx)
