@@ -90,7 +90,8 @@ func benchCreateAction(b *testing.B, open opener, opts Options) {
 				IdempotencyKey: fmt.Sprintf("key-%d-%d", b.N, i),
 				RequestHash:    []byte("0123456789abcdef0123456789abcdef"),
 				Decision:       vigil.Decision{Outcome: vigil.OutcomeAllow, Output: json.RawMessage(`{}`)},
-				Context:        vigil.ActionContext{IPAddress: "192.0.2.1", UserAgent: "bench/1.0"},
+				Context: vigil.ActionContext{IPAddress: "192.0.2.1", UserAgent: "bench/1.0",
+					DeviceID: fmt.Sprintf("device-%d", i%5000)},
 				TokenIssuedAt:  time.Now(),
 				TokenExpiresAt: time.Now().Add(10 * time.Minute),
 			}

@@ -2,9 +2,11 @@ package sqlstore
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	vigil "github.com/vigil-auth/vigil"
 )
 
 // TestHistoryVersionMigrationNoRewrite upgrades a PostgreSQL database that
@@ -83,5 +85,108 @@ func TestHistoryVersionMigrationNoRewrite(t *testing.T) {
 	want := []group{{false, 1, 1, 1}, {false, 2, 1, 1}, {true, 0, 1, 100}}
 	if diff := cmp.Diff(want, got, cmp.AllowUnexported(group{})); diff != "" {
 		t.Errorf("users' history versions (-want +got):\n%s", diff)
+	}
+}
+
+// TestActionKeyMigration upgrades a database that has actions to
+// migration 0015, which makes the idempotency key the actions' primary key
+// and drops the index on their IDs (SQLite rebuilds the table), and checks
+// that the actions, their indexes and the track's side effects (the user
+// and device rows) come through.
+func TestActionKeyMigration(t *testing.T) {
+	raw := map[string]func(testing.TB, Options) *DB{DialectSQLite: rawSQLite, DialectPostgres: rawPostgres}
+	for _, d := range testDialects(t) {
+		t.Run(d.name, func(t *testing.T) {
+			ctx := context.Background()
+			db := raw[d.name](t, Options{})
+			ms, err := loadMigrations(d.name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			const version = 15
+			i := 0
+			for ; i < len(ms) && ms[i].version < version; i++ {
+				if _, err := db.migrate(ctx, ms[i]); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if i == len(ms) || ms[i].version != version {
+				t.Fatalf("no migration %04d", version)
+			}
+			tctx := mustTenant(t, db, "t")
+			s := NewActionService(db)
+			var before []*vigil.Action
+			for k := range 3 {
+				a := newAction(fmt.Sprintf("u%d", k), "signIn", fmt.Sprintf("k%d", k), "h")
+				a.Context.DeviceID = "d"
+				got, created, err := s.CreateAction(tctx, a, nil)
+				if err != nil || !created {
+					t.Fatalf("CreateAction before the migration: %v, created %v", err, created)
+				}
+				before = append(before, got)
+			}
+			for ; i < len(ms); i++ {
+				if _, err := db.migrate(ctx, ms[i]); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, a := range before {
+				got, err := s.FindAction(tctx, a.UserID, a.Code, a.IdempotencyKey)
+				if err != nil {
+					t.Fatalf("FindAction(%s) after the migration: %v", a.IdempotencyKey, err)
+				}
+				if diff := cmp.Diff(a, got); diff != "" {
+					t.Errorf("action %s after the migration (-before +after):\n%s", a.IdempotencyKey, diff)
+				}
+			}
+			// A replay still finds its action; a new track still writes
+			// its user and device.
+			if _, created, err := s.CreateAction(tctx, newAction("u0", "signIn", "k0", "h"), nil); err != nil || created {
+				t.Errorf("replay after the migration: created %v, %v; want the existing action", created, err)
+			}
+			a := newAction("u-new", "signIn", "k-new", "h")
+			a.Context.DeviceID = "d-new"
+			if _, created, err := s.CreateAction(tctx, a, nil); err != nil || !created {
+				t.Fatalf("CreateAction after the migration: %v, created %v", err, created)
+			}
+			if _, err := NewUserService(db).FindUserByID(tctx, "u-new"); err != nil {
+				t.Errorf("the new track's user: %v", err)
+			}
+			var devices int
+			if err := db.writePool.QueryRowContext(ctx, `SELECT COUNT(*) FROM user_devices WHERE tenant_id = 't'`).Scan(&devices); err != nil {
+				t.Fatal(err)
+			}
+			if devices != 4 {
+				t.Errorf("%d device rows, want 4", devices)
+			}
+
+			q := `SELECT name FROM pragma_index_list('actions') ORDER BY name`
+			if d.name == DialectPostgres {
+				q = `SELECT indexname FROM pg_indexes WHERE tablename = 'actions' AND schemaname = current_schema() ORDER BY indexname`
+			}
+			rows, err := db.writePool.QueryContext(ctx, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rows.Close()
+			var idx []string
+			for rows.Next() {
+				var n string
+				if err := rows.Scan(&n); err != nil {
+					t.Fatal(err)
+				}
+				idx = append(idx, n)
+			}
+			if err := rows.Err(); err != nil {
+				t.Fatal(err)
+			}
+			want := []string{"actions_pkey", "actions_tenant_created_idx", "actions_user_created_idx"}
+			if d.name == DialectSQLite {
+				want = []string{"actions_tenant_created_idx", "actions_user_created_idx", "sqlite_autoindex_actions_1"}
+			}
+			if diff := cmp.Diff(want, idx); diff != "" {
+				t.Errorf("actions' indexes after the migration (-want +got):\n%s", diff)
+			}
+		})
 	}
 }
