@@ -17,20 +17,8 @@ import (
 func TestHistoryVersionMigrationNoRewrite(t *testing.T) {
 	ctx := context.Background()
 	db := rawPostgres(t, Options{}) // skips, or fails under VIGIL_TEST_REQUIRE_ALL, without PostgreSQL
-	ms, err := loadMigrations(DialectPostgres)
-	if err != nil {
-		t.Fatal(err)
-	}
 	const version = 14
-	i := 0
-	for ; i < len(ms) && ms[i].version < version; i++ {
-		if _, err := db.migrate(ctx, ms[i]); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if i == len(ms) || ms[i].version != version {
-		t.Fatalf("no migration %04d", version)
-	}
+	rest := migrateBefore(t, db, version)
 	exec := func(q string) {
 		t.Helper()
 		if _, err := db.writePool.ExecContext(ctx, q); err != nil {
@@ -49,11 +37,7 @@ func TestHistoryVersionMigrationNoRewrite(t *testing.T) {
 		return n
 	}
 	before := fileNode()
-	for ; i < len(ms); i++ {
-		if _, err := db.migrate(ctx, ms[i]); err != nil {
-			t.Fatal(err)
-		}
-	}
+	rest()
 	if after := fileNode(); after != before {
 		t.Errorf("users was rewritten by the migrations from %04d: file node %d, then %d", version, before, after)
 	}
@@ -99,20 +83,7 @@ func TestActionKeyMigration(t *testing.T) {
 		t.Run(d.name, func(t *testing.T) {
 			ctx := context.Background()
 			db := raw[d.name](t, Options{})
-			ms, err := loadMigrations(d.name)
-			if err != nil {
-				t.Fatal(err)
-			}
-			const version = 15
-			i := 0
-			for ; i < len(ms) && ms[i].version < version; i++ {
-				if _, err := db.migrate(ctx, ms[i]); err != nil {
-					t.Fatal(err)
-				}
-			}
-			if i == len(ms) || ms[i].version != version {
-				t.Fatalf("no migration %04d", version)
-			}
+			rest := migrateBefore(t, db, 15)
 			tctx := mustTenant(t, db, "t")
 			s := NewActionService(db)
 			var before []*vigil.Action
@@ -125,11 +96,7 @@ func TestActionKeyMigration(t *testing.T) {
 				}
 				before = append(before, got)
 			}
-			for ; i < len(ms); i++ {
-				if _, err := db.migrate(ctx, ms[i]); err != nil {
-					t.Fatal(err)
-				}
-			}
+			rest()
 			for _, a := range before {
 				got, err := s.FindAction(tctx, a.UserID, a.Code, a.IdempotencyKey)
 				if err != nil {
@@ -189,4 +156,32 @@ func TestActionKeyMigration(t *testing.T) {
 			}
 		})
 	}
+}
+
+// migrateBefore applies db's migrations up to, not including, version, and
+// returns a function that applies the rest.
+func migrateBefore(t *testing.T, db *DB, version int) (rest func()) {
+	t.Helper()
+	ctx := context.Background()
+	ms, err := loadMigrations(db.dialect.name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	apply := func(ms []migration) {
+		t.Helper()
+		for _, m := range ms {
+			if _, err := db.migrate(ctx, m); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	i := 0
+	for i < len(ms) && ms[i].version < version {
+		i++
+	}
+	if i == len(ms) || ms[i].version != version {
+		t.Fatalf("no migration %04d", version)
+	}
+	apply(ms[:i])
+	return func() { t.Helper(); apply(ms[i:]) }
 }
