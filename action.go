@@ -137,6 +137,10 @@ type Action struct {
 	TokenIssuedAt  time.Time // so a replay re-issues the identical token
 	TokenExpiresAt time.Time
 	ValidatedAt    time.Time // when validateChallenge consumed a successful challenge
+
+	// StateVersion is RiskState.Version of the state the action was
+	// decided on, for CreateAction's check ("": none). It is not stored.
+	StateVersion string
 }
 
 // ActionFilter selects a user's actions, newest first.

@@ -2,6 +2,7 @@ package vigil
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -85,7 +86,21 @@ type RiskState struct {
 	// Authenticators are the user's authenticators, oldest first, with
 	// only Method and IsDefault filled in: what deciding an action needs.
 	Authenticators []*Authenticator
+
+	// Version, when not empty, says that the state came from a cache
+	// instead of a read of the stored state, and names the stored state it
+	// was taken from. An action decided on it carries it in
+	// Action.StateVersion: ActionService.CreateAction then stores the
+	// action only if the user's stored state is still that one, and
+	// returns ErrStaleState otherwise, so that the caller decides again.
+	Version string
 }
+
+// ErrStaleState is CreateAction's error for an action whose StateVersion
+// names a state of its user that has changed since: nothing was stored,
+// the cache entry the state came from is gone, and deciding again reads
+// the stored state. It never reaches a client.
+var ErrStaleState = errors.New("vigil: the user's state changed since the action was decided")
 
 // VerifiedLocation is where a user last verified from one IP address, and
 // when.

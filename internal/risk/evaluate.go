@@ -25,6 +25,9 @@ type Evaluation struct {
 	// Authenticators are the user's authenticators as an EnrollmentReader
 	// read them (Method and IsDefault at least); nil otherwise.
 	Authenticators []*vigil.Authenticator
+	// StateVersion is vigil.RiskState.Version of the state the decision
+	// was made on; the action carries it to CreateAction.
+	StateVersion string
 }
 
 // EnrollmentReader is implemented by an Evaluator that reads the user's

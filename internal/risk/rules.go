@@ -172,7 +172,11 @@ func (e *RulesEvaluator) Evaluate(ctx context.Context, cfg *vigil.ActionConfig, 
 	if err != nil {
 		return nil, err
 	}
-	return &Evaluation{Decision: dec, Location: points.Location(), Authenticators: auths}, nil
+	ev := &Evaluation{Decision: dec, Location: points.Location(), Authenticators: auths}
+	if st != nil {
+		ev.StateVersion = st.Version
+	}
+	return ev, nil
 }
 
 // ReadsEnrollment reports that the evaluator reads the user's

@@ -18,6 +18,7 @@ import (
 	"github.com/vigil-auth/vigil/internal/rules"
 	"github.com/vigil-auth/vigil/internal/secretbox"
 	"github.com/vigil-auth/vigil/internal/sqlstore"
+	"github.com/vigil-auth/vigil/internal/testenv"
 	"github.com/vigil-auth/vigil/internal/token"
 )
 
@@ -368,5 +369,36 @@ func TestSimulateRules(t *testing.T) {
 	// Nothing was written.
 	if rs, _ := s.rules.FindRules(ctx, "pay"); len(rs) != 1 {
 		t.Errorf("rules after simulating: %d, want 1", len(rs))
+	}
+}
+
+// TestStaleEnrollmentDecidedAgain runs two servers on one PostgreSQL
+// database: server 1 answers a user's tracks from its cached enrollment,
+// server 2 enrolls the user, and server 1's next track, decided on the
+// cached (stale) enrollment, is refused by the store and decided again, so
+// that it reports the new authenticator.
+func TestStaleEnrollmentDecidedAgain(t *testing.T) {
+	url := testenv.PostgresSchemaURL(t, "vigil_test") // skips, or fails under VIGIL_TEST_REQUIRE_ALL, without PostgreSQL
+	clock := &fakeClock{t: time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)}
+	box := newBox(t)
+	s1 := openServer(t, url, box, clock)
+	s2 := openServer(t, url, box, clock)
+	ctx := vigil.NewContextWithTenant(context.Background(), "t1")
+	if err := sqlstore.NewTenantService(s1.db).CreateTenant(context.Background(), &vigil.Tenant{ID: "t1", Name: "t1"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	in := &vigil.TrackInput{UserID: "u", ActionCode: "signIn"}
+	for i := range 3 { // the user's row, a read that caches, a cached answer
+		if a := s1.track(t, ctx, in); a.IsEnrolled {
+			t.Fatalf("track %d: enrolled before any authenticator", i)
+		}
+	}
+	if err := sqlstore.NewAuthenticatorService(s2.db).CreateAuthenticator(ctx,
+		&vigil.Authenticator{UserID: "u", Method: vigil.MethodAuthenticatorApp}); err != nil {
+		t.Fatal(err)
+	}
+	a := s1.track(t, ctx, in)
+	if !a.IsEnrolled || len(a.EnrolledMethods) != 1 || a.EnrolledMethods[0] != vigil.MethodAuthenticatorApp {
+		t.Fatalf("track after server 2's enrollment: enrolled %v, methods %v; want [%s]", a.IsEnrolled, a.EnrolledMethods, vigil.MethodAuthenticatorApp)
 	}
 }

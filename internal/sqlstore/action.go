@@ -463,6 +463,18 @@ func (s *ActionService) CreateAction(ctx context.Context, a *vigil.Action, newCo
 	// PostgreSQL: watch the user if this server just read the history of
 	// an unwatched user for the track (its rules read it).
 	watch := s.db.pgHist != nil && s.db.pgHist.takeWatch(note.key)
+	ins := &actionInsert{id: id, args: args, setTimes: setTimes, watch: watch}
+	if a.StateVersion != "" && s.db.pgEnroll != nil {
+		v, err := parseStateVersion(a.StateVersion)
+		if err != nil {
+			return nil, false, err
+		}
+		ins.guard = &v
+	}
+	stale := func() error {
+		s.db.pgEnroll.drop(note.key)
+		return clean(vigil.ErrStaleState)
+	}
 	fn := func(tx *Tx) error {
 		existing, created, note.created = nil, false, 0
 		var n int64
@@ -470,6 +482,15 @@ func (s *ActionService) CreateAction(ctx context.Context, a *vigil.Action, newCo
 			// The writer inserted this batch's actions together (and
 			// stamped args through setTimes).
 			if _, ok := tx.preInserted[id]; ok {
+				n = 1
+			}
+		} else if ins.guard != nil {
+			// The coalesced statement, of one row, checks the version.
+			inserted, err := s.db.insertActions(tx.ctx, tx.tx, []*actionInsert{ins}, false)
+			if err != nil {
+				return err
+			}
+			if _, ok := inserted[id]; ok {
 				n = 1
 			}
 		} else if setTimes(tx.now); s.insertWithUser != "" {
@@ -486,8 +507,12 @@ func (s *ActionService) CreateAction(ctx context.Context, a *vigil.Action, newCo
 			}
 		}
 		if n == 0 {
-			// The key is taken; nothing has been written.
+			// The key is taken, or the row's guard failed; nothing has
+			// been written.
 			ex, err := scanAction(tx.queryRow(s.findByKey, tenantID, key))
+			if ins.guard != nil && errors.Is(err, sql.ErrNoRows) {
+				return stale()
+			}
 			if err != nil {
 				return fmt.Errorf("find action by key: %w", err)
 			}
@@ -511,7 +536,6 @@ func (s *ActionService) CreateAction(ctx context.Context, a *vigil.Action, newCo
 		created, note.created = true, now
 		return nil
 	}
-	ins := &actionInsert{id: id, args: args, setTimes: setTimes, watch: watch}
 	if cfg == nil {
 		// Once its row is in (with its user and last-action time, which
 		// the writer's statement takes care of), the op is done.

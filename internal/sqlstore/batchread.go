@@ -166,14 +166,17 @@ func (r *batchReader[K, V]) close() {
 }
 
 // newEnrollReader batches the authenticator reads of tracks whose rules
-// need nothing else of the user's history. The value is the risk state
-// query's aggregate, "method:isDefault,..." in creation order; a user with
-// none has a row with NULL, so every key is found.
-func newEnrollReader(db *DB) *batchReader[enrollKey, string] {
+// need nothing else of the user's history. The value holds the risk state
+// query's aggregate, "method:isDefault,..." in creation order, and the
+// version of the user's history it was read at (see enrollRead); a user
+// with none has a row with NULL, so every key is found.
+func newEnrollReader(db *DB) *batchReader[enrollKey, enrollRead] {
 	q := `SELECT r.tenant_id, r.user_id, (SELECT string_agg(a.method || ':' || CASE WHEN a.is_default THEN '1' ELSE '0' END,
 			',' ORDER BY a.created_at, a.id)
-		FROM authenticators AS a WHERE a.tenant_id = r.tenant_id AND a.user_id = r.user_id)
-		FROM unnest($1::text[], $2::text[]) AS r (tenant_id, user_id)`
+		FROM authenticators AS a WHERE a.tenant_id = r.tenant_id AND a.user_id = r.user_id),
+		u.hist_base, u.hist_ver, u.hist_watch
+		FROM unnest($1::text[], $2::text[]) AS r (tenant_id, user_id)
+		LEFT JOIN users AS u ON u.tenant_id = r.tenant_id AND u.id = r.user_id`
 	args := func(keys []enrollKey) []any {
 		tenants, users := make([]string, len(keys)), make([]string, len(keys))
 		for i, k := range keys {
@@ -181,13 +184,29 @@ func newEnrollReader(db *DB) *batchReader[enrollKey, string] {
 		}
 		return []any{tenants, users}
 	}
-	scan := func(rows *sql.Rows) (enrollKey, string, error) {
+	scan := func(rows *sql.Rows) (enrollKey, enrollRead, error) {
 		var k enrollKey
 		var auths sql.NullString
-		err := rows.Scan(&k.tenantID, &k.userID, &auths)
-		return k, auths.String, err
+		var base, ver sql.NullInt64
+		var watch sql.NullBool
+		err := rows.Scan(&k.tenantID, &k.userID, &auths, &base, &ver, &watch)
+		r := enrollRead{auths: auths.String}
+		if base.Valid && ver.Valid && !watch.Bool {
+			r.ver, r.cacheable = histVer{base.Int64, ver.Int64}, true
+		}
+		return k, r, err
 	}
 	return newBatchReader("find authenticators", db.batchRead, q, args, scan)
+}
+
+// enrollRead is what newEnrollReader reads of one user: the authenticators
+// ("method:isDefault,...", "" for none) and, when the user's row exists and
+// no server watches the user's history (so that tracks leave its version
+// alone), the version of the user's history that they belong to.
+type enrollRead struct {
+	auths     string
+	ver       histVer
+	cacheable bool
 }
 
 // newActionReader batches FindAction, the read of every validation. The

@@ -20,6 +20,10 @@ type actionInsert struct {
 	// watch says that the track's rules read its user's history, so that
 	// the statement watches the user (see upsertUsersFromIns).
 	watch bool
+	// guard, when not nil, is the version of the user's history the action
+	// was decided on (vigil.Action.StateVersion): the row goes in only if
+	// the user's history is still at it (see pgEnrollCache).
+	guard *histVer
 	// finish, when not nil, says the op writes nothing but its row, its
 	// user if absent and its configuration's last-action time: the writer
 	// may then insert the row in a statement of its own (commitAlone) and, if it went
@@ -31,7 +35,15 @@ type actionInsert struct {
 type coalescedKey struct {
 	n       int  // rows
 	advance bool // with the configurations' last-action times (insert only)
+	guarded bool // with rows stored only at the history version they name
 }
+
+// actionColTypes are actionCols' PostgreSQL types, in order, for a VALUES
+// list that is not an INSERT's own (whose columns type the parameters).
+var actionColTypes = [actionColCount]string{"text", "text", "text", "text", "text", "text", "bigint",
+	"bigint", "bigint", "text", "text", "text", "boolean", "text",
+	"text", "text", "text", "bytea", "bigint",
+	"bigint", "bigint", "text", "text", "double precision", "double precision"}
 
 // coalescedInsertSQL returns the PostgreSQL statement that inserts n action
 // rows (skipping taken idempotency keys), creates their users if absent
@@ -41,16 +53,25 @@ type coalescedKey struct {
 // tenants and users to watch. With advance it also advances
 // last_action_created_at of each configuration it inserted rows for, so
 // that the statement alone is a whole batch of CreateAction (see
-// insertActionsAlone). Statements are cached by n and advance.
-func (db *DB) coalescedInsertSQL(n int, advance bool) string {
+// insertActionsAlone). With guarded, each row has two more parameters, the
+// history version (base, version) it was decided on, or NULLs: a row with
+// a version goes in only if its user's history is at that version in the
+// statement's snapshot (a scalar subquery, which the planner cannot turn
+// into a join over users, probes the user's row). Statements are cached by
+// n, advance and guarded.
+func (db *DB) coalescedInsertSQL(n int, advance, guarded bool) string {
 	db.coalesceMu.Lock()
 	defer db.coalesceMu.Unlock()
-	key := coalescedKey{n, advance}
+	key := coalescedKey{n, advance, guarded}
 	if q, ok := db.coalesced[key]; ok {
 		return q
 	}
 	var b strings.Builder
-	b.WriteString(`WITH ins AS (INSERT INTO actions (` + actionCols + `) VALUES `)
+	if guarded {
+		b.WriteString(`WITH ins AS (INSERT INTO actions (` + actionCols + `) SELECT ` + actionCols + ` FROM (VALUES `)
+	} else {
+		b.WriteString(`WITH ins AS (INSERT INTO actions (` + actionCols + `) VALUES `)
+	}
 	p := 0
 	for i := range n {
 		if i > 0 {
@@ -63,8 +84,20 @@ func (db *DB) coalescedInsertSQL(n int, advance bool) string {
 			}
 			p++
 			fmt.Fprintf(&b, "$%d", p)
+			if guarded {
+				b.WriteString("::" + actionColTypes[j])
+			}
+		}
+		if guarded {
+			fmt.Fprintf(&b, ", $%d::bigint, $%d::bigint", p+1, p+2)
+			p += 2
 		}
 		b.WriteByte(')')
+	}
+	if guarded {
+		b.WriteString(`) AS v (` + actionCols + `, guard_base, guard_ver)
+			WHERE v.guard_base IS NULL OR (SELECT x.hist_ver FROM users AS x
+				WHERE x.tenant_id = v.tenant_id AND x.id = v.user_id AND x.hist_base = v.guard_base) = v.guard_ver`)
 	}
 	b.WriteString(` ON CONFLICT (tenant_id, idempotency_key) DO NOTHING
 		RETURNING id, tenant_id, user_id, action_code, device_id, created_at),
@@ -102,20 +135,36 @@ func (db *DB) coalescedInsertSQL(n int, advance bool) string {
 // transaction, or the write pool for a statement of its own), stamping the
 // rows with now, and returns the IDs of the rows that went in, each with
 // its user's history version once the statement is committed (noHistVer
-// if the user is not watched).
+// if the user is not watched). A row that did not go in either has a taken
+// key or, if guarded, a user whose history moved (see actionInsert.guard).
 func (db *DB) insertActions(ctx context.Context, q querier, ins []*actionInsert, advance bool) (map[string]histVer, error) {
 	now := db.now()
-	args := make([]any, 0, len(ins)*actionColCount+2)
+	guarded := false
+	for _, in := range ins {
+		guarded = guarded || in.guard != nil
+	}
+	width := actionColCount
+	if guarded {
+		width += 2
+	}
+	args := make([]any, 0, len(ins)*width+2)
 	var watchTenants, watchUsers []string
 	for _, in := range ins {
 		in.setTimes(now)
 		args = append(args, in.args...)
+		if guarded {
+			if in.guard != nil {
+				args = append(args, in.guard.base, in.guard.ver)
+			} else {
+				args = append(args, nil, nil)
+			}
+		}
 		if in.watch {
 			watchTenants, watchUsers = append(watchTenants, in.args[0].(string)), append(watchUsers, in.args[2].(string))
 		}
 	}
 	args = append(args, watchTenants, watchUsers)
-	rows, err := q.QueryContext(ctx, db.coalescedInsertSQL(len(ins), advance), args...)
+	rows, err := q.QueryContext(ctx, db.coalescedInsertSQL(len(ins), advance, guarded), args...)
 	if err != nil {
 		return nil, fmt.Errorf("insert actions: %w", err)
 	}

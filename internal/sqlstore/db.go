@@ -109,7 +109,10 @@ type DB struct {
 	// enrollReads batches those reads on PostgreSQL, actionReads
 	// FindAction and actionStateReads FindActionState (nil on SQLite,
 	// whose reads are in-process).
-	enrollReads      *batchReader[enrollKey, string]
+	enrollReads *batchReader[enrollKey, enrollRead]
+	// pgEnroll caches enrollReads' answers on PostgreSQL, each checked
+	// by the write of the action decided on it (see pgenroll.go).
+	pgEnroll         *pgEnrollCache
 	actionReads      *batchReader[actionRef, *rawAction]
 	actionStateReads *batchReader[actionRef, *rawAction]
 	riskReads        *riskReaders // the risk state reads of tracks with rules (PostgreSQL)
@@ -258,6 +261,7 @@ func Open(ctx context.Context, rawURL string, opts Options) (*DB, error) {
 	}
 	if db.dialect.name == DialectPostgres {
 		db.enrollReads, db.riskReads = newEnrollReader(db), newRiskReaders(db)
+		db.pgEnroll = newPGEnrollCache()
 		db.actionReads = newActionReader(db, actionCols, (*rawAction).scan)
 		db.actionStateReads = newActionReader(db, actionStateCols, (*rawAction).scanState)
 		db.pgHist, db.histReads = newHistoryCache(), newHistReader(db)

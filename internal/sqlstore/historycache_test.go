@@ -2,6 +2,8 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"sync"
@@ -178,10 +180,51 @@ func (w *historyWorld) check(after string) {
 			if err != nil {
 				w.t.Fatal(err)
 			}
+			if got.Version != "" {
+				// A cached answer that the action's write checks: it is
+				// the tables' while the user's history is at its version,
+				// and a write decided on it is refused once it is not.
+				if got.Version != w.version(srv, u) {
+					w.checkStale(srv, u, got.Version)
+					continue
+				}
+				got.Version = ""
+			}
 			if diff := cmp.Diff(want, got, cmpopts.EquateEmpty()); diff != "" {
 				w.t.Fatalf("after %s, server %d, %+v: cached state differs from the tables' (-tables +cached):\n%s", after, i, q, diff)
 			}
 		}
+	}
+}
+
+// version returns the version of user's history as srv's cache names it
+// (vigil.RiskState.Version), "" for a user without a row.
+func (w *historyWorld) version(srv *historyServer, user string) string {
+	w.t.Helper()
+	var v histVer
+	err := srv.db.writePool.QueryRowContext(w.ctx, `SELECT hist_base, hist_ver FROM users WHERE tenant_id = $1 AND id = $2`,
+		"t", user).Scan(&v.base, &v.ver)
+	if err == sql.ErrNoRows {
+		return ""
+	}
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return formatStateVersion(v)
+}
+
+// checkStale checks that srv refuses to store an action of user decided on
+// the stale state version, and stores nothing of it.
+func (w *historyWorld) checkStale(srv *historyServer, user, version string) {
+	w.t.Helper()
+	key := fmt.Sprintf("stale-%d", w.rng.Int64())
+	a := &vigil.Action{UserID: user, Code: "login", IdempotencyKey: key, StateVersion: version,
+		Decision: vigil.Decision{Outcome: vigil.OutcomeAllow}}
+	if _, _, err := srv.actions.CreateAction(w.ctx, a, nil); !errors.Is(err, vigil.ErrStaleState) {
+		w.t.Fatalf("CreateAction decided on stale version %s of %s: %v, want ErrStaleState", version, user, err)
+	}
+	if _, err := srv.actions.FindActionByKey(w.ctx, key); vigil.ErrorCode(err) != vigil.ENOTFOUND {
+		w.t.Fatalf("the action refused as stale: %v, want not found", err)
 	}
 }
 

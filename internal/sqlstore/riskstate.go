@@ -157,11 +157,19 @@ func (s *RiskStateService) FindRiskState(ctx context.Context, q *vigil.RiskQuery
 	// the authenticators, which the enrollment cache may hold (SQLite) or
 	// which are read together with other tracks' (PostgreSQL).
 	if s.db.enrollReads != nil && need == vigil.NeedAuthenticators {
-		auths, _, err := s.db.enrollReads.find(ctx, enrollKey{tenantID, q.UserID})
+		k, gen := enrollKey{tenantID, q.UserID}, s.db.histGen.Load()
+		if e, ok := s.db.pgEnroll.get(k, gen); ok && !s.direct {
+			// Checked by the action's write (see pgEnrollCache).
+			st.Authenticators = parseAuthenticators(tenantID, q.UserID, e.auths)
+			st.Version = formatStateVersion(e.ver)
+			return st, nil
+		}
+		r, _, err := s.db.enrollReads.find(ctx, k)
 		if err != nil {
 			return nil, err
 		}
-		st.Authenticators = parseAuthenticators(tenantID, q.UserID, auths)
+		s.db.pgEnroll.put(k, gen, r)
+		st.Authenticators = parseAuthenticators(tenantID, q.UserID, r.auths)
 		return st, nil
 	}
 	var cacheKey enrollKey
