@@ -464,7 +464,7 @@ func (s *ActionService) CreateAction(ctx context.Context, a *vigil.Action, newCo
 	// an unwatched user for the track (its rules read it).
 	watch := s.db.pgHist != nil && s.db.pgHist.takeWatch(note.key)
 	ins := &actionInsert{id: id, args: args, setTimes: setTimes, watch: watch}
-	if a.StateVersion != "" && s.db.pgEnroll != nil {
+	if a.StateVersion != "" && s.db.dialect.name == DialectPostgres {
 		v, err := parseStateVersion(a.StateVersion)
 		if err != nil {
 			return nil, false, err
@@ -472,7 +472,7 @@ func (s *ActionService) CreateAction(ctx context.Context, a *vigil.Action, newCo
 		ins.guard = &v
 	}
 	stale := func() error {
-		s.db.pgEnroll.drop(note.key)
+		s.db.enroll.drop(note.key)
 		return clean(vigil.ErrStaleState)
 	}
 	fn := func(tx *Tx) error {

@@ -22,7 +22,7 @@ type actionInsert struct {
 	watch bool
 	// guard, when not nil, is the version of the user's history the action
 	// was decided on (vigil.Action.StateVersion): the row goes in only if
-	// the user's history is still at it (see pgEnrollCache).
+	// the user's history is still at it (see enrollCache).
 	guard *histVer
 	// finish, when not nil, says the op writes nothing but its row, its
 	// user if absent and its configuration's last-action time: the writer

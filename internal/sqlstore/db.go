@@ -99,9 +99,10 @@ type DB struct {
 
 	// histGen counts write transactions that may have changed users'
 	// history (authenticators included) other than by tracks; hist caches
-	// that history, and enroll users' authenticators alone, under it
-	// (SQLite only; nil on PostgreSQL, whose history cache is pgHist). See
-	// historyCache and enrollCache.
+	// that history (SQLite only; nil on PostgreSQL, whose history cache is
+	// pgHist), and enroll users' authenticators alone (both dialects;
+	// checked by version on PostgreSQL), under it. See historyCache and
+	// enrollCache.
 	histGen atomic.Uint64
 	hist    *historyCache
 	enroll  *enrollCache
@@ -109,10 +110,7 @@ type DB struct {
 	// enrollReads batches those reads on PostgreSQL, actionReads
 	// FindAction and actionStateReads FindActionState (nil on SQLite,
 	// whose reads are in-process).
-	enrollReads *batchReader[enrollKey, enrollRead]
-	// pgEnroll caches enrollReads' answers on PostgreSQL, each checked
-	// by the write of the action decided on it (see pgenroll.go).
-	pgEnroll         *pgEnrollCache
+	enrollReads      *batchReader[enrollKey, enrollRead]
 	actionReads      *batchReader[actionRef, *rawAction]
 	actionStateReads *batchReader[actionRef, *rawAction]
 	riskReads        *riskReaders // the risk state reads of tracks with rules (PostgreSQL)
@@ -261,7 +259,7 @@ func Open(ctx context.Context, rawURL string, opts Options) (*DB, error) {
 	}
 	if db.dialect.name == DialectPostgres {
 		db.enrollReads, db.riskReads = newEnrollReader(db), newRiskReaders(db)
-		db.pgEnroll = newPGEnrollCache()
+		db.enroll = newEnrollCache()
 		db.actionReads = newActionReader(db, actionCols, (*rawAction).scan)
 		db.actionStateReads = newActionReader(db, actionStateCols, (*rawAction).scanState)
 		db.pgHist, db.histReads = newHistoryCache(), newHistReader(db)

@@ -158,8 +158,8 @@ func (s *RiskStateService) FindRiskState(ctx context.Context, q *vigil.RiskQuery
 	// which are read together with other tracks' (PostgreSQL).
 	if s.db.enrollReads != nil && need == vigil.NeedAuthenticators {
 		k, gen := enrollKey{tenantID, q.UserID}, s.db.histGen.Load()
-		if e, ok := s.db.pgEnroll.get(k, gen); ok && !s.direct {
-			// Checked by the action's write (see pgEnrollCache).
+		if e, ok := s.db.enroll.get(k, gen); ok && !s.direct {
+			// Checked by the action's write (see enrollCache).
 			st.Authenticators = parseAuthenticators(tenantID, q.UserID, e.auths)
 			st.Version = formatStateVersion(e.ver)
 			return st, nil
@@ -168,7 +168,11 @@ func (s *RiskStateService) FindRiskState(ctx context.Context, q *vigil.RiskQuery
 		if err != nil {
 			return nil, err
 		}
-		s.db.pgEnroll.put(k, gen, r)
+		if r.cacheable {
+			s.db.enroll.put(k, enrollEntry{gen: gen, auths: r.auths, ver: r.ver})
+		} else {
+			s.db.enroll.drop(k)
+		}
 		st.Authenticators = parseAuthenticators(tenantID, q.UserID, r.auths)
 		return st, nil
 	}
@@ -177,8 +181,8 @@ func (s *RiskStateService) FindRiskState(ctx context.Context, q *vigil.RiskQuery
 	cached := s.db.enroll != nil && need == vigil.NeedAuthenticators
 	if cached {
 		cacheKey, gen = enrollKey{tenantID, q.UserID}, s.db.histGen.Load()
-		if auths, ok := s.db.enroll.get(cacheKey, gen); ok {
-			st.Authenticators = parseAuthenticators(tenantID, q.UserID, auths)
+		if e, ok := s.db.enroll.get(cacheKey, gen); ok {
+			st.Authenticators = parseAuthenticators(tenantID, q.UserID, e.auths)
 			return st, nil
 		}
 	}
@@ -246,7 +250,7 @@ func (s *RiskStateService) FindRiskState(ctx context.Context, q *vigil.RiskQuery
 		return nil, err
 	}
 	if cached {
-		s.db.enroll.put(cacheKey, gen, row.auths.String)
+		s.db.enroll.put(cacheKey, enrollEntry{gen: gen, auths: row.auths.String})
 	}
 	return st, nil
 }
