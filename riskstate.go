@@ -45,6 +45,10 @@ type RiskQuery struct {
 	IPAddress  string // "": no IP part
 	Now        time.Time
 	Need       RiskNeeds
+	// Fresh asks for the stored state, with no Version: set when an
+	// action decided on a cached state is decided again after
+	// ErrStaleState, so that the second decision cannot be refused too.
+	Fresh bool
 }
 
 // RiskState is a user's history as a track's data points see it. Only the
@@ -98,8 +102,8 @@ type RiskState struct {
 
 // ErrStaleState is CreateAction's error for an action whose StateVersion
 // names a state of its user that has changed since: nothing was stored,
-// the cache entry the state came from is gone, and deciding again reads
-// the stored state. It never reaches a client.
+// and the track is to be decided again on the stored state
+// (RiskQuery.Fresh). It never reaches a client.
 var ErrStaleState = errors.New("vigil: the user's state changed since the action was decided")
 
 // VerifiedLocation is where a user last verified from one IP address, and

@@ -14,6 +14,10 @@ type Input struct {
 	Authenticators []*vigil.Authenticator // the user's authenticators, oldest first
 	Now            time.Time
 	TimeZone       *time.Location // the tenant's; nil is UTC
+	// Fresh says that the track is decided again because the state its
+	// first decision was made on had changed (vigil.ErrStaleState): the
+	// state is to be read, not taken from a cache (vigil.RiskQuery.Fresh).
+	Fresh bool
 }
 
 // Evaluation is what an Evaluator returns.

@@ -156,7 +156,7 @@ func (e *RulesEvaluator) Evaluate(ctx context.Context, cfg *vigil.ActionConfig, 
 		c := &in.Track.Context
 		st, err = e.state.FindRiskState(ctx, &vigil.RiskQuery{
 			UserID: in.Track.UserID, ActionCode: in.Track.ActionCode,
-			DeviceID: c.DeviceID, IPAddress: c.IPAddress, Now: in.Now, Need: need,
+			DeviceID: c.DeviceID, IPAddress: c.IPAddress, Now: in.Now, Need: need, Fresh: in.Fresh,
 		})
 		if err != nil {
 			return nil, err

@@ -402,3 +402,70 @@ func TestStaleEnrollmentDecidedAgain(t *testing.T) {
 		t.Fatalf("track after server 2's enrollment: enrolled %v, methods %v; want [%s]", a.IsEnrolled, a.EnrolledMethods, vigil.MethodAuthenticatorApp)
 	}
 }
+
+// TestStaleHistoryDecidedAgain is TestStaleEnrollmentDecidedAgain for rules
+// that read the user's history: server 1 decides a track of a user whose
+// history it holds without reading it, and the action's write checks the
+// history's version. When server 2 has tracked the user meanwhile, the
+// write is refused and server 1 decides again on the stored history.
+func TestStaleHistoryDecidedAgain(t *testing.T) {
+	url := testenv.PostgresSchemaURL(t, "vigil_test") // skips, or fails under VIGIL_TEST_REQUIRE_ALL, without PostgreSQL
+	clock := &fakeClock{t: time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)}
+	box := newBox(t)
+	s1 := openServer(t, url, box, clock)
+	s2 := openServer(t, url, box, clock)
+	ctx := vigil.NewContextWithTenant(context.Background(), "t1")
+	if err := sqlstore.NewTenantService(s1.db).CreateTenant(context.Background(), &vigil.Tenant{ID: "t1", Name: "t1"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s1.configs.CreateActionConfig(ctx, &vigil.ActionConfig{ActionCode: "withdraw", DefaultOutcome: vigil.OutcomeAllow}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s1.rules.CreateRule(ctx, &vigil.Rule{ActionCode: "withdraw", ID: "velocity", Name: "Velocity", IsActive: true,
+		Type: vigil.OutcomeReview, Conditions: json.RawMessage(`{">=":[{"var":"action.countLastHour"},3]}`)}); err != nil {
+		t.Fatal(err)
+	}
+	in := &vigil.TrackInput{UserID: "alice", ActionCode: "withdraw"}
+	check := func(s *server, want vigil.ActionState, count string) {
+		t.Helper()
+		a := s.track(t, ctx, in)
+		if got := output(t, a).DataPoints["action.countLastHour"].String(); a.State != want || got != count {
+			t.Fatalf("track: %s with action.countLastHour %s, want %s with %s", a.State, got, want, count)
+		}
+	}
+	check(s1, vigil.StateAllow, "0") // a read: alice is new, and her track watches her
+	check(s1, vigil.StateAllow, "1") // a read that server 1 keeps
+	check(s2, vigil.StateAllow, "2") // server 2 reads
+	hits := s1.db.RiskCacheStats().Hits
+	check(s1, vigil.StateReviewRequired, "3") // server 1's entry holds 2: refused, and decided again
+	if got := s1.db.RiskCacheStats().Hits; got <= hits {
+		t.Fatalf("RiskCacheStats().Hits = %d after the stale track, was %d: server 1 did not answer from its entry", got, hits)
+	}
+	hits = s1.db.RiskCacheStats().Hits
+	check(s1, vigil.StateReviewRequired, "4") // from the entry the fresh read left
+	if got := s1.db.RiskCacheStats().Hits; got != hits+1 {
+		t.Fatalf("RiskCacheStats().Hits = %d, want %d: the track after the fresh read was not answered from the entry", got, hits+1)
+	}
+
+	// Concurrent tracks of one user: those decided on an entry that a
+	// batch committed meanwhile made stale are decided again, and none
+	// fails.
+	var wg sync.WaitGroup
+	errs := make(chan error, 24)
+	for range 24 {
+		wg.Go(func() {
+			if _, err := s1.svc.Track(ctx, &vigil.TrackInput{UserID: "bob", ActionCode: "withdraw"}); err != nil {
+				errs <- err
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("concurrent track of one user: %v", err)
+	}
+	a := s2.track(t, ctx, &vigil.TrackInput{UserID: "bob", ActionCode: "withdraw"})
+	if got := output(t, a).DataPoints["action.countLastHour"].String(); got != "24" {
+		t.Errorf("after 24 concurrent tracks, action.countLastHour = %s, want 24", got)
+	}
+}

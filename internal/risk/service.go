@@ -184,26 +184,18 @@ func (s *Service) Track(ctx context.Context, in *vigil.TrackInput) (*vigil.Track
 	}
 
 	// A decision made on a cached state that turns out stale when the
-	// action is stored is made again: the store dropped the cache entry,
-	// so the next decision reads the stored state (unless a concurrent
-	// track has cached it again meanwhile, which a further change would
-	// have to make stale in turn).
-	for attempt := 1; ; attempt++ {
-		res, err := s.track(ctx, tenantID, &tin, hash)
-		if errors.Is(err, vigil.ErrStaleState) && attempt < maxStaleRetries {
-			continue
-		}
-		return res, err
+	// action is stored is made again, on the stored state (Input.Fresh),
+	// which no later write refuses.
+	res, err := s.track(ctx, tenantID, &tin, hash, false)
+	if errors.Is(err, vigil.ErrStaleState) {
+		return s.track(ctx, tenantID, &tin, hash, true)
 	}
+	return res, err
 }
-
-// maxStaleRetries bounds the decisions a track makes when the state it was
-// decided on keeps changing.
-const maxStaleRetries = 3
 
 // track evaluates and stores an action whose input checkInput accepted and
 // whose key is not taken (when it has one).
-func (s *Service) track(ctx context.Context, tenantID string, tin *vigil.TrackInput, hash [32]byte) (*vigil.TrackResult, error) {
+func (s *Service) track(ctx context.Context, tenantID string, tin *vigil.TrackInput, hash [32]byte, fresh bool) (*vigil.TrackResult, error) {
 	tenant, err := s.tenant(ctx, tenantID)
 	if err != nil {
 		return nil, err
@@ -232,7 +224,7 @@ func (s *Service) track(ctx context.Context, tenantID string, tin *vigil.TrackIn
 	}
 
 	now := s.now()
-	ev, err := s.eval.Evaluate(ctx, cfg, &Input{Track: tin, Authenticators: auths, Now: now, TimeZone: tenant.tz})
+	ev, err := s.eval.Evaluate(ctx, cfg, &Input{Track: tin, Authenticators: auths, Now: now, TimeZone: tenant.tz, Fresh: fresh})
 	if err != nil {
 		return nil, err
 	}

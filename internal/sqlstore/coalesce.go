@@ -96,8 +96,9 @@ func (db *DB) coalescedInsertSQL(n int, advance, guarded bool) string {
 	}
 	if guarded {
 		b.WriteString(`) AS v (` + actionCols + `, guard_base, guard_ver)
-			WHERE v.guard_base IS NULL OR (SELECT x.hist_ver FROM users AS x
-				WHERE x.tenant_id = v.tenant_id AND x.id = v.user_id AND x.hist_base = v.guard_base) = v.guard_ver`)
+			WHERE v.guard_base IS NULL OR COALESCE((SELECT x.hist_base = v.guard_base AND x.hist_ver = v.guard_ver
+				FROM users AS x WHERE x.tenant_id = v.tenant_id AND x.id = v.user_id),
+				v.guard_base = 0 AND v.guard_ver = 0)`)
 	}
 	b.WriteString(` ON CONFLICT (tenant_id, idempotency_key) DO NOTHING
 		RETURNING id, tenant_id, user_id, action_code, device_id, created_at),

@@ -41,8 +41,8 @@ import (
 // Users with more than maxHistoryRows devices, verified IP addresses or
 // actions in the window are not cached; their reads go to the table. On
 // PostgreSQL, where other servers write the same database, entries are
-// kept exact by versions instead (see pghistory.go); the stripes and
-// generations are SQLite's alone.
+// kept exact by versions instead (see pghistory.go); the stripes are
+// SQLite's alone.
 type historyCache struct {
 	// mu guards m, rows, stripes and the entries. Reads that only derive
 	// a risk state from an entry (lookup, deriveFrom, heldVersion) share
@@ -90,7 +90,7 @@ const maxHistoryRows = 256
 // historyCache.mu, shared or not, and changed only with it held alone
 // (derive changes nothing).
 type history struct {
-	gen  uint64  // SQLite: DB.histGen when loaded
+	gen  uint64  // DB.histGen when loaded (PostgreSQL: or when last confirmed)
 	ver  histVer // PostgreSQL: the version of the user's history it is
 	from int64   // actions holds every action of the user created at or after from
 

@@ -198,17 +198,21 @@ func (w *historyWorld) check(after string) {
 }
 
 // version returns the version of user's history as srv's cache names it
-// (vigil.RiskState.Version), "" for a user without a row.
+// (vigil.RiskState.Version).
 func (w *historyWorld) version(srv *historyServer, user string) string {
 	w.t.Helper()
+	return storedVersion(w.t, w.ctx, srv.db, user)
+}
+
+// storedVersion returns the version of user's history in db as a cache
+// names it (vigil.RiskState.Version): "0.0" for a user without a row.
+func storedVersion(t *testing.T, ctx context.Context, db *DB, user string) string {
+	t.Helper()
 	var v histVer
-	err := srv.db.writePool.QueryRowContext(w.ctx, `SELECT hist_base, hist_ver FROM users WHERE tenant_id = $1 AND id = $2`,
-		"t", user).Scan(&v.base, &v.ver)
-	if err == sql.ErrNoRows {
-		return ""
-	}
-	if err != nil {
-		w.t.Fatal(err)
+	err := db.writePool.QueryRowContext(ctx, `SELECT hist_base, hist_ver FROM users WHERE tenant_id = $1 AND id = $2`,
+		tenantIDOf(t, ctx), user).Scan(&v.base, &v.ver)
+	if err != nil && err != sql.ErrNoRows {
+		t.Fatal(err)
 	}
 	return formatStateVersion(v)
 }
@@ -417,6 +421,24 @@ func testHistoryCacheRace(t *testing.T, open opener) {
 		if want.ActionsLastDay != 120 {
 			t.Fatalf("%s: the tables count %d actions, want 120", u, want.ActionsLastDay)
 		}
+		if got.Version != "" {
+			// PostgreSQL: an answer that the action's write checks. A
+			// read that loaded an entry while the writer applied a track
+			// to the one before may leave it a version behind: the write
+			// then refuses it, and the fresh read that follows is exact.
+			if v := storedVersion(t, ctx, db, u); got.Version != v {
+				a := &vigil.Action{UserID: u, Code: "signIn", StateVersion: got.Version,
+					Decision: vigil.Decision{Outcome: vigil.OutcomeAllow}}
+				if _, _, err := actions.CreateAction(ctx, a, nil); !errors.Is(err, vigil.ErrStaleState) {
+					t.Fatalf("%s: CreateAction decided on stale version %s (stored %s): %v, want ErrStaleState", u, got.Version, v, err)
+				}
+				q.Fresh = true
+				if got, err = cached.FindRiskState(ctx, &q); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got.Version = ""
+		}
 		if diff := cmp.Diff(want, got, cmpopts.EquateEmpty()); diff != "" {
 			t.Errorf("%s: cached state differs from the tables' (-tables +cached):\n%s", u, diff)
 		}
@@ -467,15 +489,34 @@ func TestHistoryWatch(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	read := func(s *historyServer, want int) {
+	// read reads ann's history through s and returns whether s answered
+	// from its cache without a read (a versioned answer); one whose
+	// version is stale is refused by the write and read again, fresh.
+	read := func(s *historyServer, want int) (versioned bool) {
 		t.Helper()
-		st, err := s.cached.FindRiskState(ctx, &vigil.RiskQuery{UserID: "ann", ActionCode: "signIn", Now: clock.Now(), Need: allNeeds})
+		q := &vigil.RiskQuery{UserID: "ann", ActionCode: "signIn", Now: clock.Now(), Need: allNeeds}
+		st, err := s.cached.FindRiskState(ctx, q)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if st.Version != "" && st.Version != storedVersion(t, ctx, s.db, "ann") {
+			a := &vigil.Action{UserID: "ann", Code: "signIn", StateVersion: st.Version,
+				Decision: vigil.Decision{Outcome: vigil.OutcomeAllow}}
+			if _, _, err := s.actions.CreateAction(ctx, a, nil); !errors.Is(err, vigil.ErrStaleState) {
+				t.Fatalf("CreateAction decided on stale version %s: %v, want ErrStaleState", st.Version, err)
+			}
+			q.Fresh = true
+			if st, err = s.cached.FindRiskState(ctx, q); err != nil {
+				t.Fatal(err)
+			}
+			if st.Version != "" {
+				t.Fatalf("a fresh read answered version %s", st.Version)
+			}
 		}
 		if st.ActionsLastHour != want {
 			t.Fatalf("ActionsLastHour = %d, want %d", st.ActionsLastHour, want)
 		}
+		return st.Version != ""
 	}
 	version := func() (v histVer, watched bool) {
 		t.Helper()
@@ -505,14 +546,18 @@ func TestHistoryWatch(t *testing.T) {
 	if _, watched := version(); !watched {
 		t.Fatal("a track after a read of the user's history did not watch the user")
 	}
-	read(a, 3) // read and kept
-	track(b)   // advances the version now
+	if read(a, 3) { // read and kept
+		t.Fatal("the first read of a newly watched user was answered from the cache")
+	}
+	track(b) // advances the version now: a's entry is refused, then read again
 	read(a, 4)
 	track(a)
-	read(a, 5) // a applied its own track to its entry
+	if !read(a, 5) { // a applied its own track to its entry
+		t.Error("the read after a's own track was not answered from its entry")
+	}
 	read(b, 5)
-	if got := a.db.RiskCacheStats(); got.Hits != 1 {
-		t.Errorf("RiskCacheStats of a = %+v, want 1 hit (the read after its own track)", got)
+	if got := a.db.RiskCacheStats(); got.Hits != 2 {
+		t.Errorf("RiskCacheStats of a = %+v, want 2 hits (the stale answer after b's track, the read after its own)", got)
 	}
 }
 

@@ -30,11 +30,21 @@ import (
 //     version.
 //   - An entry is the history of one committed version, read in one
 //     statement with the version.
-//   - Every risk state read sends the version of the entry it would use
-//     (histReader). PostgreSQL answers with one index probe of the user
-//     row when that is still the user's version, and with the whole
-//     history, as of its version, when it is not: one statement either
-//     way, batched with other tracks' like every hot read.
+//   - A track's read answers from the entry without asking PostgreSQL,
+//     and names the entry's version (vigil.RiskState.Version): the
+//     action's insert stores the row only if the user's row is still at
+//     that version in the statement's snapshot (see enrollCache, whose
+//     check it shares). Otherwise CreateAction returns ErrStaleState and
+//     the track is decided again with RiskQuery.Fresh. The entry must
+//     also be of the current DB.histGen, so that this server's own
+//     changes (an enrollment, a verification, a deleted user) are seen at
+//     once rather than refused by the write.
+//   - A fresh read, or one whose entry is of an older generation, sends
+//     the version of the entry it has (histReader). PostgreSQL answers
+//     with one index probe of the user row when that is still the user's
+//     version (the entry is then of the read's generation), and with the
+//     whole history, as of its version, when it is not: one statement
+//     either way, batched with other tracks' like every hot read.
 //   - A track statement returns the version it left each user at. A
 //     server that inserted k actions of a user whose entry it holds at
 //     version (b, v) knows that (b, v+k) means nothing else changed, and
@@ -42,9 +52,13 @@ import (
 //     entry of an absent user, that (b, k) means the statement created the
 //     user. Any other version drops the entry.
 //
-// A read derives from the entry it sent, or from a later version of it
-// (which the writer advanced meanwhile): a committed state at least as new
-// as the read, which is what a read of the tables would see.
+// A read that sent a version derives from that entry, or from a later
+// version of it (which the writer advanced meanwhile): a committed state at
+// least as new as the read, which is what a read of the tables would see.
+// A read answered from the entry alone may be older than the tables (a
+// read that loaded the user just before one of this server's batches
+// committed stores the version before it, and another server's writes are
+// not seen), which the version check of the action's write catches.
 
 // histVer is a version of one user's history: hist_base and hist_ver of
 // the user row, (0, 0) for an absent user.
@@ -134,6 +148,21 @@ func (s *RiskStateService) fromVersioned(ctx context.Context, k enrollKey, q *vi
 	c := s.db.pgHist
 	now := micros(q.Now)
 	from := now - day - hour
+	gen := s.db.histGen.Load()
+	if !q.Fresh {
+		// The entry as it is, checked by the action's write instead of a
+		// read (vigil.RiskState.Version).
+		if custom, v, ok := c.deriveHeld(k, gen, from, now, q, need, st); ok {
+			if v == (histVer{}) {
+				c.wantWatch(k) // as below: the user is absent
+			}
+			st.Version = formatStateVersion(v)
+			if st.User != nil {
+				return true, decodeCustom(custom, st.User)
+			}
+			return true, nil
+		}
+	}
 	held := c.heldVersion(k, from)
 	for {
 		r, found, err := s.db.histReads.find(ctx, histKey{tenantID: k.tenantID, userID: k.userID, from: from, held: held})
@@ -153,7 +182,7 @@ func (s *RiskStateService) fromVersioned(ctx context.Context, k enrollKey, q *vi
 		switch {
 		case r.same:
 			var ok bool
-			if custom, ok = c.deriveFrom(k, held, now, q, need, st); !ok {
+			if custom, ok = c.deriveFrom(k, held, gen, now, q, need, st); !ok {
 				// The entry went (trimmed, or dropped by the writer)
 				// between the read's start and its answer: read again,
 				// holding nothing.
@@ -165,7 +194,7 @@ func (s *RiskStateService) fromVersioned(ctx context.Context, k enrollKey, q *vi
 			c.uncached.Add(1)
 			return false, nil
 		case absent || r.watched: // only these are kept (see above)
-			custom = c.putVersioned(k, r.history, now, q, need, st)
+			custom = c.putVersioned(k, r.history, gen, now, q, need, st)
 		default:
 			// Tracks of an unwatched user do not advance its version: its
 			// history is read each time until it is watched. (h is not
@@ -211,16 +240,31 @@ func (c *historyCache) heldVersion(k enrollKey, from int64) histVer {
 	return noHistVer
 }
 
-// deriveFrom fills st from k's entry if it is still at version v or a
-// later one of the same user row.
-func (c *historyCache) deriveFrom(k enrollKey, v histVer, now int64, q *vigil.RiskQuery, need vigil.RiskNeeds, st *vigil.RiskState) (sql.NullString, bool) {
+// deriveHeld fills st from k's entry if it is of generation gen and holds
+// every action from from on, and returns the entry's version.
+func (c *historyCache) deriveHeld(k enrollKey, gen uint64, from, now int64, q *vigil.RiskQuery, need vigil.RiskNeeds, st *vigil.RiskState) (sql.NullString, histVer, bool) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
+	h := c.m[k]
+	if h == nil || h.gen != gen || h.from > from {
+		return sql.NullString{}, noHistVer, false
+	}
+	c.hits.Add(1)
+	return h.derive(k, now, q, need, st), h.ver, true
+}
+
+// deriveFrom fills st from k's entry if it is still at version v or a
+// later one of the same user row, v having been confirmed by a read that
+// loaded generation gen before it started: the entry is then of gen too.
+func (c *historyCache) deriveFrom(k enrollKey, v histVer, gen uint64, now int64, q *vigil.RiskQuery, need vigil.RiskNeeds, st *vigil.RiskState) (sql.NullString, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	h := c.m[k]
 	if h == nil || h.ver.base != v.base || h.ver.ver < v.ver || h.from > now-day-hour {
 		return sql.NullString{}, false
 	}
 	c.hits.Add(1)
+	h.gen = max(h.gen, gen)
 	return h.derive(k, now, q, need, st), true
 }
 
@@ -228,13 +272,14 @@ func (c *historyCache) deriveFrom(k enrollKey, v histVer, now int64, q *vigil.Ri
 // already at a later version of the same user row, and fills st from h.
 // h may be shared by reads of the same key in one batch, so it is read and
 // stored under the lock, like every entry.
-func (c *historyCache) putVersioned(k enrollKey, h *history, now int64, q *vigil.RiskQuery, need vigil.RiskNeeds, st *vigil.RiskState) sql.NullString {
+func (c *historyCache) putVersioned(k enrollKey, h *history, gen uint64, now int64, q *vigil.RiskQuery, need vigil.RiskNeeds, st *vigil.RiskState) sql.NullString {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.misses.Add(1)
 	custom := h.derive(k, now, q, need, st)
 	if old := c.m[k]; old != h && (old == nil || old.ver.base != h.ver.base || old.ver.ver < h.ver.ver) {
 		c.remove(k)
+		h.gen = gen
 		c.m[k] = h
 		c.rows += h.rows()
 		c.trim()

@@ -158,7 +158,7 @@ func (s *RiskStateService) FindRiskState(ctx context.Context, q *vigil.RiskQuery
 	// which are read together with other tracks' (PostgreSQL).
 	if s.db.enrollReads != nil && need == vigil.NeedAuthenticators {
 		k, gen := enrollKey{tenantID, q.UserID}, s.db.histGen.Load()
-		if e, ok := s.db.enroll.get(k, gen); ok && !s.direct {
+		if e, ok := s.db.enroll.get(k, gen); ok && !s.direct && !q.Fresh {
 			// Checked by the action's write (see enrollCache).
 			st.Authenticators = parseAuthenticators(tenantID, q.UserID, e.auths)
 			st.Version = formatStateVersion(e.ver)
