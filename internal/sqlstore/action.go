@@ -424,11 +424,9 @@ func (s *ActionService) CreateAction(ctx context.Context, a *vigil.Action, newCo
 	}
 	bp := decisionBufs.Get().(*[]byte)
 	enc := appendDecision((*bp)[:0], &dec)
-	var decision any
-	if s.db.dialect.name == DialectSQLite {
-		decision = pack(enc)
-	} else {
-		decision = string(enc)
+	decision := pack(enc)
+	if short, ok := decision.(string); ok && s.db.dialect.name == DialectPostgres {
+		decision = []byte(short) // a bytea (migration 0016)
 	}
 	if cap(enc) <= maxPooledDecisionBuf {
 		*bp = enc[:0]

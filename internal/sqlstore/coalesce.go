@@ -41,7 +41,7 @@ type coalescedKey struct {
 // actionColTypes are actionCols' PostgreSQL types, in order, for a VALUES
 // list that is not an INSERT's own (whose columns type the parameters).
 var actionColTypes = [actionColCount]string{"text", "text", "text", "text", "text", "text", "bigint",
-	"bigint", "bigint", "text", "text", "text", "boolean", "text",
+	"bigint", "bigint", "bytea", "text", "text", "boolean", "text",
 	"text", "text", "text", "bytea", "bigint",
 	"bigint", "bigint", "text", "text", "double precision", "double precision"}
 

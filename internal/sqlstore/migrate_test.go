@@ -2,7 +2,9 @@ package sqlstore
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -153,6 +155,77 @@ func TestActionKeyMigration(t *testing.T) {
 			}
 			if diff := cmp.Diff(want, idx); diff != "" {
 				t.Errorf("actions' indexes after the migration (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestPackedDecisionMigration upgrades a database whose actions hold their
+// decisions as JSON text, as PostgreSQL stored them before migration 0016,
+// and checks that they read the same afterwards, and that a decision
+// stored after it is packed and reads back.
+func TestPackedDecisionMigration(t *testing.T) {
+	raw := map[string]func(testing.TB, Options) *DB{DialectSQLite: rawSQLite, DialectPostgres: rawPostgres}
+	// An explanation of the size ten rules give, well past packMin.
+	var out strings.Builder
+	out.WriteString(`{"version":1,"traced":true,"rules":[`)
+	for i := range 10 {
+		if i > 0 {
+			out.WriteByte(',')
+		}
+		fmt.Fprintf(&out, `{"ruleId":"r%d","name":"r%d","priority":%d,"type":"CHALLENGE","matched":false,`+
+			`"failed":[{"path":"/and/0","op":"==","args":[false,true],"value":false}]}`, i, i, i)
+	}
+	out.WriteString(`]}`)
+	explained := json.RawMessage(out.String())
+	for _, d := range testDialects(t) {
+		t.Run(d.name, func(t *testing.T) {
+			ctx := context.Background()
+			db := raw[d.name](t, Options{})
+			rest := migrateBefore(t, db, 16)
+			tctx := mustTenant(t, db, "t")
+			s := NewActionService(db)
+			before, _, err := s.CreateAction(tctx, newAction("u", "signIn", "k-old", "h"), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			before.Decision.Output = explained
+			text := string(appendDecision(nil, &before.Decision))
+			if _, err := db.writePool.ExecContext(ctx, db.rebind(`UPDATE actions SET decision = ?
+				WHERE tenant_id = 't' AND idempotency_key = 'k-old'`), text); err != nil {
+				t.Fatal(err)
+			}
+			rest()
+
+			got, err := s.FindAction(tctx, "u", "signIn", "k-old")
+			if err != nil {
+				t.Fatalf("FindAction after the migration: %v", err)
+			}
+			if diff := cmp.Diff(before, got); diff != "" {
+				t.Errorf("the action stored as JSON text, after the migration (-before +after):\n%s", diff)
+			}
+
+			a := newAction("u", "signIn", "k-new", "h")
+			a.Decision.Output = explained
+			created, _, err := s.CreateAction(tctx, a, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var stored []byte
+			if err := db.writePool.QueryRowContext(ctx, `SELECT decision FROM actions
+				WHERE tenant_id = 't' AND idempotency_key = 'k-new'`).Scan(&stored); err != nil {
+				t.Fatal(err)
+			}
+			if len(stored) == 0 || stored[0] != packDictMarker || len(stored) >= len(text)/2 {
+				t.Errorf("a decision of %d bytes of JSON was stored as %d bytes starting %#x, want packed (marker %#x)",
+					len(text), len(stored), stored[:min(len(stored), 1)], packDictMarker)
+			}
+			got, err = s.FindAction(tctx, "u", "signIn", "k-new")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(created, got); diff != "" {
+				t.Errorf("the action stored packed (-created +found):\n%s", diff)
 			}
 		})
 	}
