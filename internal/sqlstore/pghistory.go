@@ -87,12 +87,14 @@ type histRow struct {
 }
 
 // histReaderSQL returns the statement of histReader: per key, the user's
-// version and, when it differs from the one held, what historySQL reads
-// (the subqueries run only then).
+// version and, when it differs from the one held, what historySQL reads.
+// The subqueries run only then, and only for a user whose row exists: an
+// absent user has no history (see above), and a track of a user never
+// seen before, the first read of every new user, costs one probe of users.
 func histReaderSQL() string {
 	cols := historyColumns(true, riskRefs{tenant: "r.tenant_id", user: "r.user_id"}, "r.from_at", "$6")
 	for i := 1; i < len(cols); i++ { // all but the user row's columns
-		cols[i] = `CASE WHEN NOT x.same THEN ` + cols[i] + ` END`
+		cols[i] = `CASE WHEN NOT x.same AND u.id IS NOT NULL THEN ` + cols[i] + ` END`
 	}
 	return `SELECT r.tenant_id, r.user_id, r.from_at, r.base, r.ver,
 	COALESCE(u.hist_base, 0), COALESCE(u.hist_ver, 0), COALESCE(u.hist_watch, FALSE), x.same,
@@ -128,7 +130,7 @@ func newHistReader(db *DB) *batchReader[histKey, *histRow] {
 			return k, r, nil
 		}
 		h.from, h.ver, h.auths = k.from, r.cur, auths.String
-		ok, err := h.decode(rawDevices.String, rawIPs.String, rawActions.String)
+		ok, err := h.decode(jsonArray(rawDevices), jsonArray(rawIPs), jsonArray(rawActions))
 		if err != nil {
 			return k, nil, err
 		}
@@ -138,6 +140,15 @@ func newHistReader(db *DB) *batchReader[histKey, *histRow] {
 		return k, r, nil
 	}
 	return newBatchReader("find risk history", db.batchRead, histReaderSQL(), args, scan)
+}
+
+// jsonArray returns one of histReaderSQL's arrays: NULL, not read, is an
+// absent user's, empty.
+func jsonArray(s sql.NullString) string {
+	if !s.Valid {
+		return "[]"
+	}
+	return s.String
 }
 
 // fromVersioned fills st from the history cache on PostgreSQL, checking
