@@ -372,21 +372,28 @@ func TestSimulateRules(t *testing.T) {
 	}
 }
 
+// openTwoServers opens two servers on one fresh PostgreSQL schema, with
+// tenant t1 (ctx); it skips, or fails under VIGIL_TEST_REQUIRE_ALL, without
+// PostgreSQL.
+func openTwoServers(t *testing.T) (s1, s2 *server, ctx context.Context) {
+	t.Helper()
+	url := testenv.PostgresSchemaURL(t, "vigil_test")
+	clock := &fakeClock{t: time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)}
+	box := newBox(t)
+	s1, s2 = openServer(t, url, box, clock), openServer(t, url, box, clock)
+	if err := sqlstore.NewTenantService(s1.db).CreateTenant(context.Background(), &vigil.Tenant{ID: "t1", Name: "t1"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	return s1, s2, vigil.NewContextWithTenant(context.Background(), "t1")
+}
+
 // TestStaleEnrollmentDecidedAgain runs two servers on one PostgreSQL
 // database: server 1 answers a user's tracks from its cached enrollment,
 // server 2 enrolls the user, and server 1's next track, decided on the
 // cached (stale) enrollment, is refused by the store and decided again, so
 // that it reports the new authenticator.
 func TestStaleEnrollmentDecidedAgain(t *testing.T) {
-	url := testenv.PostgresSchemaURL(t, "vigil_test") // skips, or fails under VIGIL_TEST_REQUIRE_ALL, without PostgreSQL
-	clock := &fakeClock{t: time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)}
-	box := newBox(t)
-	s1 := openServer(t, url, box, clock)
-	s2 := openServer(t, url, box, clock)
-	ctx := vigil.NewContextWithTenant(context.Background(), "t1")
-	if err := sqlstore.NewTenantService(s1.db).CreateTenant(context.Background(), &vigil.Tenant{ID: "t1", Name: "t1"}, nil); err != nil {
-		t.Fatal(err)
-	}
+	s1, s2, ctx := openTwoServers(t)
 	in := &vigil.TrackInput{UserID: "u", ActionCode: "signIn"}
 	for i := range 3 { // the user's row, a read that caches, a cached answer
 		if a := s1.track(t, ctx, in); a.IsEnrolled {
@@ -409,15 +416,7 @@ func TestStaleEnrollmentDecidedAgain(t *testing.T) {
 // history's version. When server 2 has tracked the user meanwhile, the
 // write is refused and server 1 decides again on the stored history.
 func TestStaleHistoryDecidedAgain(t *testing.T) {
-	url := testenv.PostgresSchemaURL(t, "vigil_test") // skips, or fails under VIGIL_TEST_REQUIRE_ALL, without PostgreSQL
-	clock := &fakeClock{t: time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)}
-	box := newBox(t)
-	s1 := openServer(t, url, box, clock)
-	s2 := openServer(t, url, box, clock)
-	ctx := vigil.NewContextWithTenant(context.Background(), "t1")
-	if err := sqlstore.NewTenantService(s1.db).CreateTenant(context.Background(), &vigil.Tenant{ID: "t1", Name: "t1"}, nil); err != nil {
-		t.Fatal(err)
-	}
+	s1, s2, ctx := openTwoServers(t)
 	if err := s1.configs.CreateActionConfig(ctx, &vigil.ActionConfig{ActionCode: "withdraw", DefaultOutcome: vigil.OutcomeAllow}); err != nil {
 		t.Fatal(err)
 	}

@@ -80,14 +80,10 @@ func TestHistoryVersionMigrationNoRewrite(t *testing.T) {
 // that the actions, their indexes and the track's side effects (the user
 // and device rows) come through.
 func TestActionKeyMigration(t *testing.T) {
-	raw := map[string]func(testing.TB, Options) *DB{DialectSQLite: rawSQLite, DialectPostgres: rawPostgres}
 	for _, d := range testDialects(t) {
 		t.Run(d.name, func(t *testing.T) {
 			ctx := context.Background()
-			db := raw[d.name](t, Options{})
-			rest := migrateBefore(t, db, 15)
-			tctx := mustTenant(t, db, "t")
-			s := NewActionService(db)
+			db, tctx, s, rest := actionsBefore(t, d.name, 15)
 			var before []*vigil.Action
 			for k := range 3 {
 				a := newAction(fmt.Sprintf("u%d", k), "signIn", fmt.Sprintf("k%d", k), "h")
@@ -165,7 +161,6 @@ func TestActionKeyMigration(t *testing.T) {
 // and checks that they read the same afterwards, and that a decision
 // stored after it is packed and reads back.
 func TestPackedDecisionMigration(t *testing.T) {
-	raw := map[string]func(testing.TB, Options) *DB{DialectSQLite: rawSQLite, DialectPostgres: rawPostgres}
 	// An explanation of the size ten rules give, well past packMin.
 	var out strings.Builder
 	out.WriteString(`{"version":1,"traced":true,"rules":[`)
@@ -181,10 +176,7 @@ func TestPackedDecisionMigration(t *testing.T) {
 	for _, d := range testDialects(t) {
 		t.Run(d.name, func(t *testing.T) {
 			ctx := context.Background()
-			db := raw[d.name](t, Options{})
-			rest := migrateBefore(t, db, 16)
-			tctx := mustTenant(t, db, "t")
-			s := NewActionService(db)
+			db, tctx, s, rest := actionsBefore(t, d.name, 16)
 			before, _, err := s.CreateAction(tctx, newAction("u", "signIn", "k-old", "h"), nil)
 			if err != nil {
 				t.Fatal(err)
@@ -229,6 +221,17 @@ func TestPackedDecisionMigration(t *testing.T) {
 			}
 		})
 	}
+}
+
+// actionsBefore opens a database of dialect migrated up to, not including,
+// version, with tenant "t" (tctx) and its ActionService; rest applies the
+// remaining migrations.
+func actionsBefore(t *testing.T, dialect string, version int) (db *DB, tctx context.Context, s *ActionService, rest func()) {
+	t.Helper()
+	open := map[string]func(testing.TB, Options) *DB{DialectSQLite: rawSQLite, DialectPostgres: rawPostgres}[dialect]
+	db = open(t, Options{})
+	rest = migrateBefore(t, db, version)
+	return db, mustTenant(t, db, "t"), NewActionService(db), rest
 }
 
 // migrateBefore applies db's migrations up to, not including, version, and
