@@ -3,7 +3,6 @@ package sqlstore
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -138,24 +137,30 @@ func TestFindActionState(t *testing.T) {
 
 // TestStatsKeeper checks the statistics keeper: a round analyzes the
 // tables that changed enough (120 actions), and only those (not tenants,
-// changed by 1 row). With autovacuum on it analyzes only young tables: a
-// keeper whose limit is under the 120 actions leaves them alone. With
-// autovacuum off it analyzes a table past that limit too, unless the table
-// was analyzed within the keeper's mature interval.
+// changed by 1 row). With autovacuum on it analyzes only young tables that
+// grew: a keeper whose limit is under the 120 actions leaves them alone,
+// and so does one after the actions were only updated. With autovacuum off
+// it analyzes a table past that limit too, unless the table was analyzed
+// within the keeper's mature interval (and did not grow while young).
 func TestStatsKeeper(t *testing.T) {
 	testenv.PostgresURL(t) // skips, or fails under VIGIL_TEST_REQUIRE_ALL, without PostgreSQL
+	const grow, update = false, true
 	for _, tc := range []struct {
 		name         string
 		k            statsKeeper
 		analyzeFirst bool // actions analyzed, then changed as much again, before the round
+		update       bool // that second change updates the actions instead of adding as many
 		wantA        bool // actions analyzed by the round
 	}{
-		{"autovacuum off", statsKeeper{all: true, young: youngTableRows, mature: matureInterval}, false, true},
-		{"autovacuum on, young table", statsKeeper{young: youngTableRows, mature: matureInterval}, false, true},
-		{"autovacuum on, table past young", statsKeeper{young: 100, mature: matureInterval}, false, false},
-		{"autovacuum off, table past young", statsKeeper{all: true, young: 100, mature: matureInterval}, false, true},
-		{"autovacuum off, table past young analyzed lately", statsKeeper{all: true, young: 100, mature: matureInterval}, true, false},
-		{"autovacuum off, young table analyzed lately", statsKeeper{all: true, young: youngTableRows, mature: matureInterval}, true, true},
+		{"autovacuum off", statsKeeper{all: true, young: youngTableRows, mature: matureInterval}, false, grow, true},
+		{"autovacuum on, young table", statsKeeper{young: youngTableRows, mature: matureInterval}, false, grow, true},
+		{"autovacuum on, table past young", statsKeeper{young: 100, mature: matureInterval}, false, grow, false},
+		{"autovacuum off, table past young", statsKeeper{all: true, young: 100, mature: matureInterval}, false, grow, true},
+		{"autovacuum off, table past young analyzed lately", statsKeeper{all: true, young: 100, mature: matureInterval}, true, grow, false},
+		{"autovacuum off, young table analyzed lately", statsKeeper{all: true, young: youngTableRows, mature: matureInterval}, true, grow, true},
+		{"autovacuum on, young table analyzed, then updated", statsKeeper{young: youngTableRows, mature: matureInterval}, true, update, false},
+		{"autovacuum off, young table analyzed lately, then updated", statsKeeper{all: true, young: youngTableRows, mature: matureInterval}, true, update, false},
+		{"autovacuum off, young table analyzed long ago, then updated", statsKeeper{all: true, young: youngTableRows, mature: time.Nanosecond}, true, update, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel() // each waits up to 10 s for the statistics views
@@ -171,12 +176,41 @@ func TestStatsKeeper(t *testing.T) {
 					}
 				}
 			}
+			// The counters behind n_mod_since_analyze and n_live_tup reach
+			// the statistics views from each backend at transaction end, at
+			// most once a second, and from an idle one after 10 s: wait
+			// until they show a change before going on.
+			waitCounted := func(mods, live int64) {
+				t.Helper()
+				deadline := time.Now().Add(30 * time.Second)
+				for {
+					var m, l int64
+					if err := db.read.QueryRowContext(ctx, `SELECT n_mod_since_analyze, n_live_tup FROM pg_stat_user_tables
+						WHERE schemaname = current_schema() AND relname = 'actions'`).Scan(&m, &l); err != nil {
+						t.Fatal(err)
+					}
+					if m >= mods && l >= live {
+						return
+					}
+					if time.Now().After(deadline) {
+						t.Fatalf("actions: %d changes since its analysis and %d live rows, want %d and %d", m, l, mods, live)
+					}
+					time.Sleep(200 * time.Millisecond)
+				}
+			}
 			track()
 			if tc.analyzeFirst {
+				waitCounted(120, 120) // else counts reported after the analysis would read as growth
 				if _, err := db.read.ExecContext(ctx, `ANALYZE actions`); err != nil {
 					t.Fatal(err)
 				}
-				track()
+				if tc.update {
+					if _, err := db.writePool.ExecContext(ctx, `UPDATE actions SET updated_at = updated_at + 1`); err != nil {
+						t.Fatal(err)
+					}
+				} else {
+					track()
+				}
 			}
 			want := int64(0)
 			if tc.analyzeFirst {
@@ -188,24 +222,7 @@ func TestStatsKeeper(t *testing.T) {
 			}
 			k := tc.k
 			k.db, k.ctx = db, context.Background()
-			// The counters behind n_mod_since_analyze reach the statistics
-			// views from each backend at transaction end, at most once a
-			// second, and from an idle one after 10 s: wait until actions
-			// is due by its changes, then run one round.
-			deadline := time.Now().Add(30 * time.Second)
-			for {
-				due, err := (&statsKeeper{db: db, all: true}).changedTables(context.Background())
-				if err != nil {
-					t.Fatal(err)
-				}
-				if slices.Contains(due, "actions") {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("tables due = %q, want actions among them", due)
-				}
-				time.Sleep(200 * time.Millisecond)
-			}
+			waitCounted(120, 120)
 			k.analyze()
 			if got := db.analyzeCount(t, "actions") > before; got != tc.wantA {
 				t.Errorf("actions analyzed by the round = %v, want %v", got, tc.wantA)
