@@ -424,9 +424,11 @@ func (s *ActionService) CreateAction(ctx context.Context, a *vigil.Action, newCo
 	}
 	bp := decisionBufs.Get().(*[]byte)
 	enc := appendDecision((*bp)[:0], &dec)
-	decision := pack(enc)
-	if short, ok := decision.(string); ok && s.db.dialect.name == DialectPostgres {
-		decision = []byte(short) // a bytea (migration 0016)
+	var decision any
+	if s.db.dialect.name == DialectPostgres {
+		decision = packBinary(enc)
+	} else {
+		decision = pack(enc)
 	}
 	if cap(enc) <= maxPooledDecisionBuf {
 		*bp = enc[:0]

@@ -45,8 +45,9 @@ import (
 // SQLite's alone.
 type historyCache struct {
 	// mu guards m, rows, stripes and the entries. Reads that only derive
-	// a risk state from an entry (lookup, deriveFrom, heldVersion) share
-	// it; changes take it alone. Shared, the tracks' reads do not queue
+	// a risk state from an entry (lookup, deriveHeld, heldVersion) share
+	// it; changes take it alone (deriveFrom too, as it stamps the entry's
+	// generation). Shared, the tracks' reads do not queue
 	// behind one another, nor the writer (enter, leave) behind a queue of
 	// them: SQLite track with rules gained 0.5-3.5 % over a plain mutex.
 	mu      sync.RWMutex

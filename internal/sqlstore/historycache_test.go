@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -185,7 +186,7 @@ func (w *historyWorld) check(after string) {
 				// the tables' while the user's history is at its version,
 				// and a write decided on it is refused once it is not.
 				if got.Version != w.version(srv, u) {
-					w.checkStale(srv, u, got.Version)
+					wantStaleRefused(w.t, w.ctx, srv.actions, u, got.Version)
 					continue
 				}
 				got.Version = ""
@@ -217,18 +218,22 @@ func storedVersion(t *testing.T, ctx context.Context, db *DB, user string) strin
 	return formatStateVersion(v)
 }
 
-// checkStale checks that srv refuses to store an action of user decided on
-// the stale state version, and stores nothing of it.
-func (w *historyWorld) checkStale(srv *historyServer, user, version string) {
-	w.t.Helper()
-	key := fmt.Sprintf("stale-%d", w.rng.Int64())
+// staleKeys numbers the actions wantStaleRefused tries to store.
+var staleKeys atomic.Int64
+
+// wantStaleRefused checks that actions refuses to store an action of user
+// decided on the stale state version (ErrStaleState), and stores nothing
+// of it.
+func wantStaleRefused(t *testing.T, ctx context.Context, actions *ActionService, user, version string) {
+	t.Helper()
+	key := fmt.Sprintf("stale-%d", staleKeys.Add(1))
 	a := &vigil.Action{UserID: user, Code: "login", IdempotencyKey: key, StateVersion: version,
 		Decision: vigil.Decision{Outcome: vigil.OutcomeAllow}}
-	if _, _, err := srv.actions.CreateAction(w.ctx, a, nil); !errors.Is(err, vigil.ErrStaleState) {
-		w.t.Fatalf("CreateAction decided on stale version %s of %s: %v, want ErrStaleState", version, user, err)
+	if _, _, err := actions.CreateAction(ctx, a, nil); !errors.Is(err, vigil.ErrStaleState) {
+		t.Fatalf("CreateAction decided on stale version %s of %s: %v, want ErrStaleState", version, user, err)
 	}
-	if _, err := srv.actions.FindActionByKey(w.ctx, key); vigil.ErrorCode(err) != vigil.ENOTFOUND {
-		w.t.Fatalf("the action refused as stale: %v, want not found", err)
+	if _, err := actions.FindActionByKey(ctx, key); vigil.ErrorCode(err) != vigil.ENOTFOUND {
+		t.Fatalf("the action refused as stale: %v, want not found", err)
 	}
 }
 
@@ -426,12 +431,8 @@ func testHistoryCacheRace(t *testing.T, open opener) {
 			// read that loaded an entry while the writer applied a track
 			// to the one before may leave it a version behind: the write
 			// then refuses it, and the fresh read that follows is exact.
-			if v := storedVersion(t, ctx, db, u); got.Version != v {
-				a := &vigil.Action{UserID: u, Code: "signIn", StateVersion: got.Version,
-					Decision: vigil.Decision{Outcome: vigil.OutcomeAllow}}
-				if _, _, err := actions.CreateAction(ctx, a, nil); !errors.Is(err, vigil.ErrStaleState) {
-					t.Fatalf("%s: CreateAction decided on stale version %s (stored %s): %v, want ErrStaleState", u, got.Version, v, err)
-				}
+			if got.Version != storedVersion(t, ctx, db, u) {
+				wantStaleRefused(t, ctx, actions, u, got.Version)
 				q.Fresh = true
 				if got, err = cached.FindRiskState(ctx, &q); err != nil {
 					t.Fatal(err)
@@ -500,11 +501,7 @@ func TestHistoryWatch(t *testing.T) {
 			t.Fatal(err)
 		}
 		if st.Version != "" && st.Version != storedVersion(t, ctx, s.db, "ann") {
-			a := &vigil.Action{UserID: "ann", Code: "signIn", StateVersion: st.Version,
-				Decision: vigil.Decision{Outcome: vigil.OutcomeAllow}}
-			if _, _, err := s.actions.CreateAction(ctx, a, nil); !errors.Is(err, vigil.ErrStaleState) {
-				t.Fatalf("CreateAction decided on stale version %s: %v, want ErrStaleState", st.Version, err)
-			}
+			wantStaleRefused(t, ctx, s.actions, "ann", st.Version)
 			q.Fresh = true
 			if st, err = s.cached.FindRiskState(ctx, q); err != nil {
 				t.Fatal(err)

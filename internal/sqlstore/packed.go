@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"bytes"
 	_ "embed"
 	"fmt"
 	"slices"
@@ -53,10 +54,29 @@ const packDict1Repeat = 4709
 var packDict = s2.MakeDictManual(packDict1, packDict1Repeat)
 
 // pack returns b compressed (a []byte of its own) if it is long enough to
-// gain, else b as a string. It keeps no reference to b.
+// gain, else b as a string (SQLite stores it as TEXT). It keeps no
+// reference to b.
 func pack(b []byte) any {
+	if p, ok := compress(b); ok {
+		return p
+	}
+	return string(b)
+}
+
+// packBinary is pack for a bytea column (PostgreSQL, migration 0016): b
+// itself, copied, when compressing it does not gain.
+func packBinary(b []byte) []byte {
+	if p, ok := compress(b); ok {
+		return p
+	}
+	return bytes.Clone(b)
+}
+
+// compress returns b compressed, with its marker, in a slice of its own;
+// false if b is too short to gain or compresses no shorter.
+func compress(b []byte) ([]byte, bool) {
 	if len(b) < packMin {
-		return string(b)
+		return nil, false
 	}
 	// Compress into a pooled buffer of the worst case's size, then keep
 	// only what the block needs: about a fifth of b for an explanation.
@@ -64,20 +84,17 @@ func pack(b []byte) any {
 	dst := slices.Grow((*sp)[:0], s2.MaxEncodedLen(len(b)))
 	dst = dst[:cap(dst)]
 	enc := packDict.Encode(dst, b)
-	var out any
-	if 1+len(enc) >= len(b) {
-		out = string(b)
-	} else {
-		p := make([]byte, 1+len(enc))
-		p[0] = packDictMarker
-		copy(p[1:], enc)
-		out = p
+	var out []byte
+	if 1+len(enc) < len(b) {
+		out = make([]byte, 1+len(enc))
+		out[0] = packDictMarker
+		copy(out[1:], enc)
 	}
 	if cap(dst) <= maxPooledDecisionBuf {
 		*sp = dst[:0]
 		packBufs.Put(sp)
 	}
-	return out
+	return out, out != nil
 }
 
 // packBufs pools pack's compression buffers.

@@ -168,10 +168,7 @@ func (s *RiskStateService) fromVersioned(ctx context.Context, k enrollKey, q *vi
 				c.wantWatch(k) // as below: the user is absent
 			}
 			st.Version = formatStateVersion(v)
-			if st.User != nil {
-				return true, decodeCustom(custom, st.User)
-			}
-			return true, nil
+			return true, fillCustom(custom, st)
 		}
 	}
 	held := c.heldVersion(k, from)
@@ -213,10 +210,7 @@ func (s *RiskStateService) fromVersioned(ctx context.Context, k enrollKey, q *vi
 			c.misses.Add(1)
 			custom = r.history.derive(k, now, q, need, st)
 		}
-		if st.User != nil {
-			return true, decodeCustom(custom, st.User)
-		}
-		return true, nil
+		return true, fillCustom(custom, st)
 	}
 }
 

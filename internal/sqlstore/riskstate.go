@@ -272,10 +272,16 @@ func (s *RiskStateService) fromHistory(ctx context.Context, k enrollKey, q *vigi
 		custom = h.derive(k, micros(q.Now), q, need, st)
 		s.db.hist.put(k, tok, h)
 	}
-	if st.User != nil {
-		return true, decodeCustom(custom, st.User)
+	return true, fillCustom(custom, st)
+}
+
+// fillCustom sets the custom data of st's user, if any, from the
+// users.custom column of the history entry st was derived from.
+func fillCustom(custom sql.NullString, st *vigil.RiskState) error {
+	if st.User == nil {
+		return nil
 	}
-	return true, nil
+	return decodeCustom(custom, st.User)
 }
 
 // decodeCustom sets u.Custom from the users.custom column (NULL: unset).
