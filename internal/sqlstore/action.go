@@ -415,8 +415,9 @@ func (s *ActionService) CreateAction(ctx context.Context, a *vigil.Action, newCo
 	if id == "" {
 		id = newID()
 	}
-	if key == "" {
-		key = newID()
+	fresh := key == ""
+	if fresh {
+		key = s.db.newKey()
 	}
 	dec := a.Decision
 	if dec.Output == nil {
@@ -463,7 +464,7 @@ func (s *ActionService) CreateAction(ctx context.Context, a *vigil.Action, newCo
 	// PostgreSQL: watch the user if this server just read the history of
 	// an unwatched user for the track (its rules read it).
 	watch := s.db.pgHist != nil && s.db.pgHist.takeWatch(note.key)
-	ins := &actionInsert{id: id, args: args, setTimes: setTimes, watch: watch}
+	ins := &actionInsert{id: id, args: args, setTimes: setTimes, watch: watch, fresh: fresh}
 	if a.StateVersion != "" && s.db.dialect.name == DialectPostgres {
 		v, err := parseStateVersion(a.StateVersion)
 		if err != nil {

@@ -77,6 +77,10 @@ type DB struct {
 	cipher          vigil.Cipher
 	logger          *slog.Logger
 	now             func() time.Time
+	// newKey makes the idempotency key of an action tracked without one:
+	// newID, unique without a check (see actionInsert.fresh). Tests
+	// replace it to make one collide.
+	newKey func() string
 
 	advanceSQL string // rebound UPDATE of action_configs.last_action_created_at
 
@@ -225,6 +229,8 @@ func Open(ctx context.Context, rawURL string, opts Options) (*DB, error) {
 		logger: opts.Logger,
 		now:    opts.Now,
 		queue:  make(chan *writeOp, 4*maxBatch),
+
+		newKey: newID,
 
 		coalesced:        make(map[coalescedKey]string),
 		coalescedConsume: make(map[int]string),
