@@ -1,7 +1,6 @@
 package jsonlogic
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -393,20 +392,6 @@ func (v *Value) UnmarshalJSON(data []byte) error {
 
 // String returns the JSON encoding of v, for debugging and error messages.
 func (v Value) String() string { return string(v.AppendJSON(nil)) }
-
-// ParseJSON decodes one JSON document into a Value.
-func ParseJSON(data []byte) (Value, error) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	var x any
-	if err := dec.Decode(&x); err != nil {
-		return Value{}, err
-	}
-	if _, err := dec.Token(); err == nil {
-		return Value{}, errors.New("jsonlogic: trailing data after JSON value")
-	}
-	return FromGo(x)
-}
 
 // MustParseJSON is ParseJSON for literals in tests and examples; it panics on
 // invalid JSON.
