@@ -155,32 +155,7 @@ func (db *DB) coalescedInsertSQL(n int, advance, guarded, fresh bool) string {
 // if the user is not watched). A row that did not go in either has a taken
 // key or, if guarded, a user whose history moved (see actionInsert.guard).
 func (db *DB) insertActions(ctx context.Context, q querier, ins []*actionInsert, advance bool) (map[string]histVer, error) {
-	now := db.now()
-	guarded, fresh := false, true
-	for _, in := range ins {
-		guarded, fresh = guarded || in.guard != nil, fresh && in.fresh
-	}
-	width := actionColCount
-	if guarded {
-		width += 2
-	}
-	args := make([]any, 0, len(ins)*width+2)
-	var watchTenants, watchUsers []string
-	for _, in := range ins {
-		in.setTimes(now)
-		args = append(args, in.args...)
-		if guarded {
-			if in.guard != nil {
-				args = append(args, in.guard.base, in.guard.ver)
-			} else {
-				args = append(args, nil, nil)
-			}
-		}
-		if in.watch {
-			watchTenants, watchUsers = append(watchTenants, in.args[0].(string)), append(watchUsers, in.args[2].(string))
-		}
-	}
-	args = append(args, watchTenants, watchUsers)
+	args, guarded, fresh := db.insertArgs(ins)
 	rows, err := q.QueryContext(ctx, db.coalescedInsertSQL(len(ins), advance, guarded, fresh), args...)
 	if err != nil {
 		return nil, fmt.Errorf("insert actions: %w", err)
@@ -209,6 +184,38 @@ func (db *DB) insertActions(ctx context.Context, q querier, ins []*actionInsert,
 		return nil, fmt.Errorf("insert actions: %w", err)
 	}
 	return inserted, nil
+}
+
+// insertArgs stamps ins with the time and returns the arguments of their
+// coalesced insert (see coalescedInsertSQL), and whether the statement is
+// guarded and fresh.
+func (db *DB) insertArgs(ins []*actionInsert) (args []any, guarded, fresh bool) {
+	now := db.now()
+	fresh = true
+	for _, in := range ins {
+		guarded, fresh = guarded || in.guard != nil, fresh && in.fresh
+	}
+	width := actionColCount
+	if guarded {
+		width += 2
+	}
+	args = make([]any, 0, len(ins)*width+2)
+	var watchTenants, watchUsers []string
+	for _, in := range ins {
+		in.setTimes(now)
+		args = append(args, in.args...)
+		if guarded {
+			if in.guard != nil {
+				args = append(args, in.guard.base, in.guard.ver)
+			} else {
+				args = append(args, nil, nil)
+			}
+		}
+		if in.watch {
+			watchTenants, watchUsers = append(watchTenants, in.args[0].(string)), append(watchUsers, in.args[2].(string))
+		}
+	}
+	return append(args, watchTenants, watchUsers), guarded, fresh
 }
 
 // querier is what insertActions and consumeActions need of a *sql.Tx or

@@ -417,7 +417,7 @@ func (db *DB) commitAlone(ops []*writeOp) []*writeOp {
 	}
 	ctx := context.Background()
 	if len(insOps) > 0 {
-		inserted, err := db.insertActions(ctx, db.writePool, ins, true)
+		inserted, err := db.insertActionsDirect(ctx, ins)
 		switch {
 		case err == nil:
 			for _, op := range insOps {

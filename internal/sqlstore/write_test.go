@@ -421,6 +421,9 @@ func TestFreshKeyTaken(t *testing.T) {
 				for k := range db.coalesced {
 					fresh = fresh || (k.fresh && k.n == len(calls))
 				}
+				if strings.Contains(logs.String(), "direct action insert fell back") {
+					t.Errorf("the batch's insert did not go the direct way:\n%s", logs.String())
+				}
 				if !fresh || !strings.Contains(logs.String(), "action insert alone failed") {
 					t.Errorf("the batch's statement without ON CONFLICT did not run and fail (fresh statement cached: %v); the test no longer exercises that path:\n%s",
 						fresh, logs.String())

@@ -1,0 +1,101 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"math"
+	"os"
+	"testing"
+
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/stdlib"
+)
+
+// TestParamEncoder sends every kind of argument the direct insert encodes
+// to PostgreSQL, typed as the insert's parameters are, and checks what
+// PostgreSQL read, as text; and that arguments it cannot encode are
+// refused (errUnencodable, which sends a batch the database/sql way).
+func TestParamEncoder(t *testing.T) {
+	if os.Getenv(postgresEnv) == "" {
+		t.Skip(postgresEnv + " is not set: PostgreSQL is needed")
+	}
+	db := openPostgres(t, Options{})
+	cases := []struct {
+		name string
+		oid  uint32
+		arg  any
+		want sql.NullString // PostgreSQL's text of the parameter
+	}{
+		{"text", pgtype.TextOID, "plain", ok("plain")},
+		{"empty text is not NULL", pgtype.TextOID, "", ok("")},
+		{"text beyond ASCII", pgtype.TextOID, "café 😀", ok("café 😀")},
+		{"int8", pgtype.Int8OID, int64(-1783000000000001), ok("-1783000000000001")},
+		{"int8 max", pgtype.Int8OID, int64(math.MaxInt64), ok("9223372036854775807")},
+		{"valid NullInt64", pgtype.Int8OID, sql.NullInt64{Int64: 42, Valid: true}, ok("42")},
+		{"invalid NullInt64", pgtype.Int8OID, sql.NullInt64{}, sql.NullString{}},
+		{"float8", pgtype.Float8OID, -41.2865, ok("-41.2865")},
+		{"bool true", pgtype.BoolOID, true, ok("true")},
+		{"bool false", pgtype.BoolOID, false, ok("false")},
+		{"bytea", pgtype.ByteaOID, []byte{0, 1, 0xfe}, ok(`\x0001fe`)},
+		{"empty bytea is not NULL", pgtype.ByteaOID, []byte{}, ok(`\x`)},
+		{"nil bytea", pgtype.ByteaOID, []byte(nil), sql.NullString{}},
+		{"nil", pgtype.TextOID, nil, sql.NullString{}},
+		{"text array", pgtype.TextArrayOID, []string{"a", `q"uo\te`, "x,y", "{z}", " ", ""}, ok(`{a,"q\"uo\\te","x,y","{z}"," ",""}`)},
+		{"empty text array", pgtype.TextArrayOID, []string{}, ok("{}")},
+		{"nil text array", pgtype.TextArrayOID, []string(nil), ok("{}")},
+	}
+	conn, err := db.writePool.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	err = conn.Raw(func(dc any) error {
+		pc := dc.(*stdlib.Conn).Conn().PgConn()
+		for _, c := range cases {
+			enc := new(paramEncoder)
+			if err := enc.encode([]uint32{c.oid}, []any{c.arg}); err != nil {
+				t.Errorf("%s: encode: %v", c.name, err)
+				continue
+			}
+			rr := pc.ExecParams(context.Background(), "SELECT $1::text", enc.vals, []uint32{c.oid}, enc.formats, nil)
+			var got sql.NullString
+			for rr.NextRow() {
+				if v := rr.Values()[0]; v != nil {
+					got = ok(string(v))
+				}
+			}
+			if _, err := rr.Close(); err != nil {
+				t.Errorf("%s: %v", c.name, err)
+				continue
+			}
+			if got != c.want {
+				t.Errorf("%s: PostgreSQL read %+v, want %+v", c.name, got, c.want)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused := []struct {
+		oid uint32
+		arg any
+	}{
+		{pgtype.Int8OID, "1"},
+		{pgtype.TextOID, int64(1)},
+		{pgtype.Int4OID, int64(1)},
+		{pgtype.TextOID, 1.5},
+		{pgtype.TextOID, struct{}{}},
+	}
+	for _, r := range refused {
+		if err := new(paramEncoder).encode([]uint32{r.oid}, []any{r.arg}); !errors.Is(err, errUnencodable) {
+			t.Errorf("encode(%T for OID %d) = %v, want errUnencodable", r.arg, r.oid, err)
+		}
+	}
+	if err := new(paramEncoder).encode([]uint32{pgtype.TextOID}, nil); !errors.Is(err, errUnencodable) {
+		t.Errorf("encode with fewer arguments than parameters = %v, want errUnencodable", err)
+	}
+}
+
+func ok(s string) sql.NullString { return sql.NullString{String: s, Valid: true} }
