@@ -283,6 +283,52 @@ type storedContext struct {
 	Custom             json.RawMessage `json:",omitzero"`
 }
 
+// appendContext appends c as storedContext's JSON, as json.Marshal would
+// write it but for HTML characters in Custom, left as they are (either
+// decodes the same); Custom is compacted, and must be valid JSON.
+func appendContext(b []byte, c *vigil.ActionContext) ([]byte, error) {
+	b = append(b, '{')
+	first := true
+	field := func(name string) {
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		b = append(b, '"')
+		b = append(b, name...)
+		b = append(b, '"', ':')
+	}
+	str := func(name, v string) {
+		if v != "" {
+			field(name)
+			b = appendJSONString(b, v)
+		}
+	}
+	str("IPAddress", c.IPAddress)
+	str("UserAgent", c.UserAgent)
+	str("DeviceID", c.DeviceID)
+	str("Email", c.Email)
+	str("PhoneNumber", c.PhoneNumber)
+	str("Username", c.Username)
+	str("RedirectURL", c.RedirectURL)
+	if c.RedirectToSettings {
+		field("RedirectToSettings")
+		b = append(b, "true"...)
+	}
+	str("Scope", c.Scope)
+	str("Locale", c.Locale)
+	str("CountryCode", c.CountryCode)
+	if c.Custom != nil {
+		field("Custom")
+		buf := bytes.NewBuffer(b)
+		if err := json.Compact(buf, c.Custom); err != nil {
+			return nil, err
+		}
+		b = buf.Bytes()
+	}
+	return append(b, '}'), nil
+}
+
 func scanAction(s rowScanner) (*vigil.Action, error) {
 	var r rawAction
 	if err := r.scan(s); err != nil {
@@ -435,7 +481,7 @@ func (s *ActionService) CreateAction(ctx context.Context, a *vigil.Action, newCo
 		*bp = enc[:0]
 		decisionBufs.Put(bp)
 	}
-	actx, err := json.Marshal(storedContext(a.Context))
+	actx, err := appendContext(make([]byte, 0, 256+len(a.Context.Custom)), &a.Context)
 	if err != nil {
 		return nil, false, vigil.Errorf(vigil.EINVALID, "Custom context data is not valid JSON.")
 	}

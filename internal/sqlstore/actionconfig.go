@@ -312,8 +312,7 @@ func encodeMethods(ms []vigil.VerificationMethod) any {
 	if ms == nil {
 		return nil
 	}
-	b, _ := json.Marshal(ms) // a []string cannot fail to encode
-	return string(b)
+	return string(appendJSONStrings(make([]byte, 0, 16*len(ms)+2), ms)) // as json.Marshal(ms)
 }
 
 func decodeMethods(s sql.NullString) ([]vigil.VerificationMethod, error) {
