@@ -197,60 +197,75 @@ const maxPooledDecisionBuf = 64 << 10
 
 // appendDecision appends encodeDecision's encoding of dec to b.
 func appendDecision(b []byte, dec *vigil.Decision) []byte {
-	b = slices.Grow(b, 128+len(dec.Output))
-	b = append(b, '{')
-	field := func(name string) {
-		if len(b) > 1 {
-			b = append(b, ',')
-		}
-		b = append(b, '"')
-		b = append(b, name...)
-		b = append(b, '"', ':')
-	}
-	str := func(name, v string) {
-		if v != "" {
-			field(name)
-			b = appendJSONString(b, v)
-		}
-	}
+	w := startObject(slices.Grow(b, 128+len(dec.Output)))
 	methods := func(name string, ms []vigil.VerificationMethod) {
 		if ms != nil {
-			field(name)
-			b = appendJSONStrings(b, ms)
+			w.field(name)
+			w.b = appendJSONStrings(w.b, ms)
 		}
 	}
-	str("Outcome", string(dec.Outcome))
+	w.str("Outcome", string(dec.Outcome))
 	if dec.RuleIDs != nil {
-		field("RuleIDs")
-		b = appendJSONStrings(b, dec.RuleIDs)
+		w.field("RuleIDs")
+		w.b = appendJSONStrings(w.b, dec.RuleIDs)
 	}
-	str("PriorityRuleID", dec.PriorityRuleID)
+	w.str("PriorityRuleID", dec.PriorityRuleID)
 	if dec.Rules != nil {
-		field("Rules")
-		b = append(b, '[')
+		w.field("Rules")
+		w.b = append(w.b, '[')
 		for i, r := range dec.Rules {
 			if i > 0 {
-				b = append(b, ',')
+				w.b = append(w.b, ',')
 			}
-			b = append(b, `{"ID":`...)
-			b = appendJSONString(b, r.ID)
-			b = append(b, `,"Name":`...)
-			b = appendJSONString(b, r.Name)
-			b = append(b, `,"Description":`...)
-			b = appendJSONString(b, r.Description)
-			b = append(b, '}')
+			w.b = append(w.b, `{"ID":`...)
+			w.b = appendJSONString(w.b, r.ID)
+			w.b = append(w.b, `,"Name":`...)
+			w.b = appendJSONString(w.b, r.Name)
+			w.b = append(w.b, `,"Description":`...)
+			w.b = appendJSONString(w.b, r.Description)
+			w.b = append(w.b, '}')
 		}
-		b = append(b, ']')
+		w.b = append(w.b, ']')
 	}
 	methods("VerificationMethods", dec.VerificationMethods)
-	str("DefaultVerificationMethod", string(dec.DefaultVerificationMethod))
+	w.str("DefaultVerificationMethod", string(dec.DefaultVerificationMethod))
 	methods("PromptToEnrollMethods", dec.PromptToEnrollMethods)
 	if dec.Output != nil {
-		field("Output")
-		b = append(b, dec.Output...)
+		w.field("Output")
+		w.b = append(w.b, dec.Output...)
 	}
-	return append(b, '}')
+	return w.end()
 }
+
+// objectWriter appends a JSON object's members, as encoding/json writes
+// them: startObject, then field and the member's value, or str, and end.
+type objectWriter struct {
+	b     []byte
+	empty bool
+}
+
+func startObject(b []byte) objectWriter { return objectWriter{b: append(b, '{'), empty: true} }
+
+// field appends a member's name; its value follows.
+func (w *objectWriter) field(name string) {
+	if !w.empty {
+		w.b = append(w.b, ',')
+	}
+	w.empty = false
+	w.b = append(w.b, '"')
+	w.b = append(w.b, name...)
+	w.b = append(w.b, '"', ':')
+}
+
+// str appends a string member, unless v is empty.
+func (w *objectWriter) str(name, v string) {
+	if v != "" {
+		w.field(name)
+		w.b = appendJSONString(w.b, v)
+	}
+}
+
+func (w *objectWriter) end() []byte { return append(w.b, '}') }
 
 // appendJSONStrings appends vs as a JSON array of strings.
 func appendJSONStrings[S ~string](b []byte, vs []S) []byte {
@@ -287,46 +302,30 @@ type storedContext struct {
 // write it but for HTML characters in Custom, left as they are (either
 // decodes the same); Custom is compacted, and must be valid JSON.
 func appendContext(b []byte, c *vigil.ActionContext) ([]byte, error) {
-	b = append(b, '{')
-	first := true
-	field := func(name string) {
-		if !first {
-			b = append(b, ',')
-		}
-		first = false
-		b = append(b, '"')
-		b = append(b, name...)
-		b = append(b, '"', ':')
-	}
-	str := func(name, v string) {
-		if v != "" {
-			field(name)
-			b = appendJSONString(b, v)
-		}
-	}
-	str("IPAddress", c.IPAddress)
-	str("UserAgent", c.UserAgent)
-	str("DeviceID", c.DeviceID)
-	str("Email", c.Email)
-	str("PhoneNumber", c.PhoneNumber)
-	str("Username", c.Username)
-	str("RedirectURL", c.RedirectURL)
+	w := startObject(b)
+	w.str("IPAddress", c.IPAddress)
+	w.str("UserAgent", c.UserAgent)
+	w.str("DeviceID", c.DeviceID)
+	w.str("Email", c.Email)
+	w.str("PhoneNumber", c.PhoneNumber)
+	w.str("Username", c.Username)
+	w.str("RedirectURL", c.RedirectURL)
 	if c.RedirectToSettings {
-		field("RedirectToSettings")
-		b = append(b, "true"...)
+		w.field("RedirectToSettings")
+		w.b = append(w.b, "true"...)
 	}
-	str("Scope", c.Scope)
-	str("Locale", c.Locale)
-	str("CountryCode", c.CountryCode)
+	w.str("Scope", c.Scope)
+	w.str("Locale", c.Locale)
+	w.str("CountryCode", c.CountryCode)
 	if c.Custom != nil {
-		field("Custom")
-		buf := bytes.NewBuffer(b)
+		w.field("Custom")
+		buf := bytes.NewBuffer(w.b)
 		if err := json.Compact(buf, c.Custom); err != nil {
 			return nil, err
 		}
-		b = buf.Bytes()
+		w.b = buf.Bytes()
 	}
-	return append(b, '}'), nil
+	return w.end(), nil
 }
 
 func scanAction(s rowScanner) (*vigil.Action, error) {

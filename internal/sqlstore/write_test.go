@@ -23,9 +23,7 @@ import (
 func TestBatchedCreateActionFailure(t *testing.T) {
 	for _, d := range testDialects(t) {
 		t.Run(d.name, func(t *testing.T) {
-			var logs syncBuffer
-			logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-			db := d.open(t, Options{Writers: 1, Logger: logger})
+			db, logs := openLogged(t, d)
 			ctx := mustTenant(t, db, "t")
 			s := NewActionService(db)
 			cs := NewActionConfigService(db)
@@ -106,6 +104,15 @@ func TestBatchedCreateActionFailure(t *testing.T) {
 			}
 		})
 	}
+}
+
+// openLogged opens d's database with one writer, logging at debug level
+// into the buffer it returns.
+func openLogged(t *testing.T, d testDialect) (*DB, *syncBuffer) {
+	t.Helper()
+	logs := new(syncBuffer)
+	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	return d.open(t, Options{Writers: 1, Logger: logger}), logs
 }
 
 // syncBuffer is a bytes.Buffer safe for the writer goroutine's logging and
@@ -354,9 +361,7 @@ func rejectActionKey(t *testing.T, db *DB, key string) {
 func TestFreshKeyTaken(t *testing.T) {
 	for _, d := range testDialects(t) {
 		t.Run(d.name, func(t *testing.T) {
-			var logs syncBuffer
-			logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-			db := d.open(t, Options{Writers: 1, Logger: logger})
+			db, logs := openLogged(t, d)
 			ctx := mustTenant(t, db, "t")
 			s := NewActionService(db)
 			if err := NewActionConfigService(db).CreateActionConfig(ctx, &vigil.ActionConfig{ActionCode: "pay", DefaultOutcome: vigil.OutcomeAllow}); err != nil {
