@@ -7,9 +7,11 @@ import (
 	"math"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/stdlib"
+	vigil "github.com/vigil-auth/vigil"
 )
 
 // TestParamEncoder sends every kind of argument the direct insert encodes
@@ -99,3 +101,54 @@ func TestParamEncoder(t *testing.T) {
 }
 
 func ok(s string) sql.NullString { return sql.NullString{String: s, Valid: true} }
+
+// TestDirectInsertAfterLostConnection terminates the writer's PostgreSQL
+// backend between tracks. The pool must drop the dead connection and the
+// writer go on with another: after an idle second (the pool checks such a
+// connection before handing it out) the next track succeeds; right after
+// the loss, a track may fail (its statement may have been sent, its outcome
+// is unknown), but the one after it succeeds.
+func TestDirectInsertAfterLostConnection(t *testing.T) {
+	if os.Getenv(postgresEnv) == "" {
+		t.Skip(postgresEnv + " is not set: PostgreSQL is needed")
+	}
+	db := openPostgres(t, Options{Writers: 1})
+	ctx := mustTenant(t, db, "t")
+	s := NewActionService(db)
+	track := func(user string) error {
+		_, _, err := s.CreateAction(ctx, newAction(user, "pay", "", "h"), nil)
+		return err
+	}
+	if err := NewActionConfigService(db).CreateActionConfig(ctx, &vigil.ActionConfig{ActionCode: "pay", DefaultOutcome: vigil.OutcomeAllow}); err != nil {
+		t.Fatal(err)
+	}
+	if err := track("u0"); err != nil {
+		t.Fatal(err)
+	}
+	terminate := func() {
+		t.Helper()
+		var pid int
+		if err := db.writePool.QueryRowContext(context.Background(), `SELECT pg_backend_pid()`).Scan(&pid); err != nil {
+			t.Fatal(err)
+		}
+		var done bool
+		if err := db.read.QueryRowContext(context.Background(), `SELECT pg_terminate_backend($1)`, pid).Scan(&done); err != nil || !done {
+			t.Fatalf("pg_terminate_backend(%d) = %v, %v", pid, done, err)
+		}
+	}
+
+	terminate()
+	time.Sleep(1100 * time.Millisecond)
+	if err := track("u1"); err != nil {
+		t.Errorf("track after the writer's connection was lost and the pool idle for a second: %v", err)
+	}
+
+	terminate()
+	first := track("u2")
+	if err := track("u3"); err != nil {
+		t.Errorf("second track right after the writer's connection was lost (the first: %v): %v", first, err)
+	}
+	if _, err := NewUserService(db).FindUserByID(ctx, "u3"); err != nil {
+		t.Errorf("the second track's user: %v", err)
+	}
+}
