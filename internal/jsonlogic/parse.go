@@ -88,82 +88,74 @@ func (p *parser) value(depth int) (Value, error) {
 }
 
 func (p *parser) array(depth int) (Value, error) {
-	if depth > maxParseDepth {
-		return Value{}, p.errorf("nested too deeply")
-	}
-	p.i++ // [
-	p.space()
 	vs := []Value{}
-	if p.i < len(p.data) && p.data[p.i] == ']' {
-		p.i++
-		return Array(vs), nil
-	}
-	for {
-		p.space()
+	err := p.list(depth, ']', "an array", func() error {
 		v, err := p.value(depth)
-		if err != nil {
-			return Value{}, err
-		}
 		vs = append(vs, v)
-		p.space()
-		if p.i >= len(p.data) {
-			return Value{}, p.errorf("unexpected end of input in an array")
-		}
-		switch p.data[p.i] {
-		case ',':
-			p.i++
-		case ']':
-			p.i++
-			return Array(vs), nil
-		default:
-			return Value{}, p.errorf("want , or ] in an array")
-		}
+		return err
+	})
+	if err != nil {
+		return Value{}, err
 	}
+	return Array(vs), nil
 }
 
 func (p *parser) object(depth int) (Value, error) {
-	if depth > maxParseDepth {
-		return Value{}, p.errorf("nested too deeply")
-	}
-	p.i++ // {
-	p.space()
 	m := map[string]Value{}
-	if p.i < len(p.data) && p.data[p.i] == '}' {
-		p.i++
-		return Object(m), nil
-	}
-	for {
-		p.space()
+	err := p.list(depth, '}', "an object", func() error {
 		if p.i >= len(p.data) || p.data[p.i] != '"' {
-			return Value{}, p.errorf("want an object key")
+			return p.errorf("want an object key")
 		}
 		k, err := p.string()
 		if err != nil {
-			return Value{}, err
+			return err
 		}
 		p.space()
 		if p.i >= len(p.data) || p.data[p.i] != ':' {
-			return Value{}, p.errorf("want : after an object key")
+			return p.errorf("want : after an object key")
 		}
 		p.i++
 		p.space()
 		v, err := p.value(depth)
-		if err != nil {
-			return Value{}, err
-		}
 		m[k] = v
+		return err
+	})
+	if err != nil {
+		return Value{}, err
+	}
+	return Object(m), nil
+}
+
+// list consumes an array's or object's bracketed, comma-separated members
+// (p is at the opening bracket; end is the closing one), calling member
+// with p at the start of each.
+func (p *parser) list(depth int, end byte, what string, member func() error) error {
+	if depth > maxParseDepth {
+		return p.errorf("nested too deeply")
+	}
+	p.i++ // the opening bracket
+	p.space()
+	if p.i < len(p.data) && p.data[p.i] == end {
+		p.i++
+		return nil
+	}
+	for {
+		p.space()
+		if err := member(); err != nil {
+			return err
+		}
 		p.space()
 		if p.i >= len(p.data) {
-			return Value{}, p.errorf("unexpected end of input in an object")
+			return p.errorf("unexpected end of input in %s", what)
 		}
 		switch p.data[p.i] {
 		case ',':
 			p.i++
-		case '}':
+		case end:
 			p.i++
-			return Object(m), nil
+			return nil
 		default:
-			return Value{}, p.errorf("want , or } in an object")
+			return p.errorf("want , or %c in %s", end, what)
 		}
 	}
 }

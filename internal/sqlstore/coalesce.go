@@ -70,12 +70,12 @@ var actionColTypes = [actionColCount]string{"text", "text", "text", "text", "tex
 // a version goes in only if its user's history is at that version in the
 // statement's snapshot (a scalar subquery, which the planner cannot turn
 // into a join over users, probes the user's row). With fresh, it does not
-// skip taken keys but fails (see coalescedKey). Statements are cached by n,
-// advance, guarded and fresh.
-func (db *DB) coalescedInsertSQL(n int, advance, guarded, fresh bool) string {
+// skip taken keys but fails (see coalescedKey). Statements are cached by
+// key.
+func (db *DB) coalescedInsertSQL(key coalescedKey) string {
 	db.coalesceMu.Lock()
 	defer db.coalesceMu.Unlock()
-	key := coalescedKey{n, advance, guarded, fresh}
+	n, advance, guarded, fresh := key.n, key.advance, key.guarded, key.fresh
 	if q, ok := db.coalesced[key]; ok {
 		return q
 	}
@@ -155,8 +155,8 @@ func (db *DB) coalescedInsertSQL(n int, advance, guarded, fresh bool) string {
 // if the user is not watched). A row that did not go in either has a taken
 // key or, if guarded, a user whose history moved (see actionInsert.guard).
 func (db *DB) insertActions(ctx context.Context, q querier, ins []*actionInsert, advance bool) (map[string]histVer, error) {
-	args, guarded, fresh := db.insertArgs(ins)
-	rows, err := q.QueryContext(ctx, db.coalescedInsertSQL(len(ins), advance, guarded, fresh), args...)
+	args, key := db.insertArgs(ins, advance)
+	rows, err := q.QueryContext(ctx, db.coalescedInsertSQL(key), args...)
 	if err != nil {
 		return nil, fmt.Errorf("insert actions: %w", err)
 	}
@@ -187,11 +187,11 @@ func (db *DB) insertActions(ctx context.Context, q querier, ins []*actionInsert,
 }
 
 // insertArgs stamps ins with the time and returns the arguments of their
-// coalesced insert (see coalescedInsertSQL), and whether the statement is
-// guarded and fresh.
-func (db *DB) insertArgs(ins []*actionInsert) (args []any, guarded, fresh bool) {
+// coalesced insert, with or without advance, and the statement's shape (see
+// coalescedInsertSQL).
+func (db *DB) insertArgs(ins []*actionInsert, advance bool) (args []any, key coalescedKey) {
 	now := db.now()
-	fresh = true
+	guarded, fresh := false, true
 	for _, in := range ins {
 		guarded, fresh = guarded || in.guard != nil, fresh && in.fresh
 	}
@@ -215,7 +215,7 @@ func (db *DB) insertArgs(ins []*actionInsert) (args []any, guarded, fresh bool) 
 			watchTenants, watchUsers = append(watchTenants, in.args[0].(string)), append(watchUsers, in.args[2].(string))
 		}
 	}
-	return append(args, watchTenants, watchUsers), guarded, fresh
+	return append(args, watchTenants, watchUsers), coalescedKey{len(ins), advance, guarded, fresh}
 }
 
 // querier is what insertActions and consumeActions need of a *sql.Tx or

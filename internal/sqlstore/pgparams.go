@@ -26,9 +26,8 @@ import (
 // bytes, in the one goroutine every track waits for. An argument of a type
 // the encoder does not know sends the batch the database/sql way.
 func (db *DB) insertActionsDirect(ctx context.Context, ins []*actionInsert) (map[string]histVer, error) {
-	args, guarded, fresh := db.insertArgs(ins)
-	key := coalescedKey{len(ins), true, guarded, fresh}
-	q := db.coalescedInsertSQL(key.n, key.advance, key.guarded, key.fresh)
+	args, key := db.insertArgs(ins, true)
+	q := db.coalescedInsertSQL(key)
 	conn, err := db.writePool.Conn(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("insert actions: %w", err)
@@ -37,7 +36,7 @@ func (db *DB) insertActionsDirect(ctx context.Context, ins []*actionInsert) (map
 	err = conn.Raw(func(dc any) error {
 		sc, ok := dc.(*stdlib.Conn)
 		if !ok {
-			return errUnencodable
+			return errNotPgx
 		}
 		c := sc.Conn()
 		sd, err := c.Prepare(ctx, key.statementName(), q)
@@ -56,7 +55,7 @@ func (db *DB) insertActionsDirect(ctx context.Context, ins []*actionInsert) (map
 			vals := rr.Values()
 			if len(vals) != 3 || vals[0] == nil {
 				scanErr = errors.New("unexpected result row")
-				continue
+				break
 			}
 			v := noHistVer // the user is not watched
 			if vals[1] != nil && vals[2] != nil {
@@ -64,14 +63,14 @@ func (db *DB) insertActionsDirect(ctx context.Context, ins []*actionInsert) (map
 				ver, err2 := strconv.ParseInt(string(vals[2]), 10, 64)
 				if err := errors.Join(err1, err2); err != nil {
 					scanErr = err
-					continue
+					break
 				}
 				v = histVer{base, ver}
 			}
 			inserted[string(vals[0])] = v
 		}
 		// The statement commits before its last message; an error there,
-		// the commit's included, shows in Close.
+		// the commit's included, shows in Close (which reads any rows left).
 		if _, err := rr.Close(); err != nil {
 			return err
 		}
@@ -80,7 +79,7 @@ func (db *DB) insertActionsDirect(ctx context.Context, ins []*actionInsert) (map
 	// Back to the pool before a fallback takes a connection from it: the
 	// pool may have only the one.
 	conn.Close()
-	if errors.Is(err, errUnencodable) {
+	if errors.Is(err, errUnencodable) || errors.Is(err, errNotPgx) {
 		db.logger.Debug("sqlstore: direct action insert fell back to database/sql", "err", err)
 		return db.insertActions(ctx, db.writePool, ins, true)
 	}
@@ -96,8 +95,13 @@ func (k coalescedKey) statementName() string {
 	return fmt.Sprintf("vigil_insert_actions_%d_%t_%t_%t", k.n, k.advance, k.guarded, k.fresh)
 }
 
-// errUnencodable says that paramEncoder cannot encode an argument.
-var errUnencodable = errors.New("sqlstore: argument the direct insert cannot encode")
+// errUnencodable says that paramEncoder cannot encode an argument; errNotPgx
+// that the pool's connection is not pgx's. Either sends a batch the
+// database/sql way.
+var (
+	errUnencodable = errors.New("sqlstore: argument the direct insert cannot encode")
+	errNotPgx      = errors.New("sqlstore: the write pool's connection is not a pgx connection")
+)
 
 // paramEncoder encodes a statement's arguments for the extended protocol:
 // binary integers, floats, booleans and byte strings, text as it is, text
@@ -120,7 +124,6 @@ func (e *paramEncoder) release() {
 	if cap(e.buf) > maxPooledParams {
 		return
 	}
-	clear(e.vals) // do not keep the last batch's bytes reachable
 	paramEncoders.Put(e)
 }
 

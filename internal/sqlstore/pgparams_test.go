@@ -29,23 +29,23 @@ func TestParamEncoder(t *testing.T) {
 		arg  any
 		want sql.NullString // PostgreSQL's text of the parameter
 	}{
-		{"text", pgtype.TextOID, "plain", ok("plain")},
-		{"empty text is not NULL", pgtype.TextOID, "", ok("")},
-		{"text beyond ASCII", pgtype.TextOID, "café 😀", ok("café 😀")},
-		{"int8", pgtype.Int8OID, int64(-1783000000000001), ok("-1783000000000001")},
-		{"int8 max", pgtype.Int8OID, int64(math.MaxInt64), ok("9223372036854775807")},
-		{"valid NullInt64", pgtype.Int8OID, sql.NullInt64{Int64: 42, Valid: true}, ok("42")},
+		{"text", pgtype.TextOID, "plain", validText("plain")},
+		{"empty text is not NULL", pgtype.TextOID, "", validText("")},
+		{"text beyond ASCII", pgtype.TextOID, "café 😀", validText("café 😀")},
+		{"int8", pgtype.Int8OID, int64(-1783000000000001), validText("-1783000000000001")},
+		{"int8 max", pgtype.Int8OID, int64(math.MaxInt64), validText("9223372036854775807")},
+		{"valid NullInt64", pgtype.Int8OID, sql.NullInt64{Int64: 42, Valid: true}, validText("42")},
 		{"invalid NullInt64", pgtype.Int8OID, sql.NullInt64{}, sql.NullString{}},
-		{"float8", pgtype.Float8OID, -41.2865, ok("-41.2865")},
-		{"bool true", pgtype.BoolOID, true, ok("true")},
-		{"bool false", pgtype.BoolOID, false, ok("false")},
-		{"bytea", pgtype.ByteaOID, []byte{0, 1, 0xfe}, ok(`\x0001fe`)},
-		{"empty bytea is not NULL", pgtype.ByteaOID, []byte{}, ok(`\x`)},
+		{"float8", pgtype.Float8OID, -41.2865, validText("-41.2865")},
+		{"bool true", pgtype.BoolOID, true, validText("true")},
+		{"bool false", pgtype.BoolOID, false, validText("false")},
+		{"bytea", pgtype.ByteaOID, []byte{0, 1, 0xfe}, validText(`\x0001fe`)},
+		{"empty bytea is not NULL", pgtype.ByteaOID, []byte{}, validText(`\x`)},
 		{"nil bytea", pgtype.ByteaOID, []byte(nil), sql.NullString{}},
 		{"nil", pgtype.TextOID, nil, sql.NullString{}},
-		{"text array", pgtype.TextArrayOID, []string{"a", `q"uo\te`, "x,y", "{z}", " ", ""}, ok(`{a,"q\"uo\\te","x,y","{z}"," ",""}`)},
-		{"empty text array", pgtype.TextArrayOID, []string{}, ok("{}")},
-		{"nil text array", pgtype.TextArrayOID, []string(nil), ok("{}")},
+		{"text array", pgtype.TextArrayOID, []string{"a", `q"uo\te`, "x,y", "{z}", " ", ""}, validText(`{a,"q\"uo\\te","x,y","{z}"," ",""}`)},
+		{"empty text array", pgtype.TextArrayOID, []string{}, validText("{}")},
+		{"nil text array", pgtype.TextArrayOID, []string(nil), validText("{}")},
 	}
 	conn, err := db.writePool.Conn(context.Background())
 	if err != nil {
@@ -64,7 +64,7 @@ func TestParamEncoder(t *testing.T) {
 			var got sql.NullString
 			for rr.NextRow() {
 				if v := rr.Values()[0]; v != nil {
-					got = ok(string(v))
+					got = validText(string(v))
 				}
 			}
 			if _, err := rr.Close(); err != nil {
@@ -100,7 +100,7 @@ func TestParamEncoder(t *testing.T) {
 	}
 }
 
-func ok(s string) sql.NullString { return sql.NullString{String: s, Valid: true} }
+func validText(s string) sql.NullString { return sql.NullString{String: s, Valid: true} }
 
 // TestDirectInsertAfterLostConnection terminates the writer's PostgreSQL
 // backend between tracks. The pool must drop the dead connection and the
