@@ -38,6 +38,7 @@ func TestPack(t *testing.T) {
 		{"short JSON", `{"Outcome":"ALLOW","Output":{}}`, false},
 		{"just under the threshold", "{" + strings.Repeat("a", packMin-3) + "}", false},
 		{"explanation", long, true},
+		{"longer than appendDictBlock takes (s2 codes it)", strings.Repeat(long, maxDictBlockSrc/len(long)+2), true},
 		{"incompressible", pseudoRandom(4096), false},
 	}
 	// stored keeps every case's result, to check at the end that no later
