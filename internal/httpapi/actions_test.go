@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/vigil-auth/vigil"
 )
 
@@ -192,4 +194,38 @@ func TestValidate(t *testing.T) {
 		diff(t, obj(t, env.call("POST", "/v1/validate", `{"token":"`+token+`","userId":"someone-else"}`), http.StatusOK),
 			map[string]any{"isValid": false})
 	})
+}
+
+// TestTrackResponseJSON checks that trackResponse.appendJSON writes
+// exactly what json.Marshal writes, escapes and omitted fields included.
+func TestTrackResponseJSON(t *testing.T) {
+	tests := []struct {
+		name string
+		r    trackResponse
+	}{
+		{"zero", trackResponse{}},
+		{"challenge", trackResponse{
+			IdempotencyKey: "0195f0a8-7a49-7c1e-9d9b-2f1c1d1e1f10", State: vigil.StateChallengeRequired,
+			URL: "https://vigil.example.com/challenge?token=eyJh.eyJz.c2ln", Token: "eyJh.eyJz.c2ln", IsEnrolled: true,
+			EnrolledVerificationMethods: []vigil.VerificationMethod{vigil.MethodPasskey, vigil.MethodEmailOTP},
+			AllowedVerificationMethods:  []vigil.VerificationMethod{vigil.MethodPasskey},
+			DefaultVerificationMethod:   vigil.MethodPasskey, RuleIDs: []string{"r1", "r2"},
+		}},
+		{"empty, not nil, lists", trackResponse{State: vigil.StateAllow, EnrolledVerificationMethods: []vigil.VerificationMethod{},
+			AllowedVerificationMethods: []vigil.VerificationMethod{}, RuleIDs: []string{}}},
+		{"characters to escape", trackResponse{IdempotencyKey: "a\"b\\c\n\t\x01<>&\u2028\u2029é\xff",
+			URL: "https://example.com/a?b=1&c=<2>", RuleIDs: []string{"<rule>", "\x7f"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			want, err := json.Marshal(tt.r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := tt.r.appendJSON([]byte("kept"))
+			if diff := cmp.Diff("kept"+string(want), string(got)); diff != "" {
+				t.Errorf("appendJSON (-json.Marshal +got):\n%s", diff)
+			}
+		})
+	}
 }
