@@ -177,49 +177,33 @@ const maxPooledTrackBody = 16 << 10
 // CPU in a PostgreSQL run with rules.
 func (r *trackResponse) appendJSON(b []byte) []byte {
 	b = append(b, `{"idempotencyKey":`...)
-	b = appendJSONString(b, r.IdempotencyKey)
+	b = jsonlogic.AppendString(b, r.IdempotencyKey)
 	b = append(b, `,"state":`...)
-	b = appendJSONString(b, string(r.State))
+	b = jsonlogic.AppendString(b, string(r.State))
 	b = append(b, `,"url":`...)
-	b = appendJSONString(b, r.URL)
+	b = jsonlogic.AppendString(b, r.URL)
 	b = append(b, `,"token":`...)
-	b = appendJSONString(b, r.Token)
+	b = jsonlogic.AppendString(b, r.Token)
 	b = append(b, `,"isEnrolled":`...)
 	b = strconv.AppendBool(b, r.IsEnrolled)
 	if len(r.EnrolledVerificationMethods) > 0 {
 		b = append(b, `,"enrolledVerificationMethods":`...)
-		b = appendJSONStrings(b, r.EnrolledVerificationMethods)
+		b = jsonlogic.AppendStrings(b, r.EnrolledVerificationMethods)
 	}
 	if len(r.AllowedVerificationMethods) > 0 {
 		b = append(b, `,"allowedVerificationMethods":`...)
-		b = appendJSONStrings(b, r.AllowedVerificationMethods)
+		b = jsonlogic.AppendStrings(b, r.AllowedVerificationMethods)
 	}
 	if r.DefaultVerificationMethod != "" {
 		b = append(b, `,"defaultVerificationMethod":`...)
-		b = appendJSONString(b, string(r.DefaultVerificationMethod))
+		b = jsonlogic.AppendString(b, string(r.DefaultVerificationMethod))
 	}
 	if len(r.RuleIDs) > 0 {
 		b = append(b, `,"ruleIds":`...)
-		b = appendJSONStrings(b, r.RuleIDs)
+		b = jsonlogic.AppendStrings(b, r.RuleIDs)
 	}
 	return append(b, '}')
 }
-
-// appendJSONStrings appends vs as a JSON array of strings.
-func appendJSONStrings[S ~string](b []byte, vs []S) []byte {
-	b = append(b, '[')
-	for i, v := range vs {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = appendJSONString(b, string(v))
-	}
-	return append(b, ']')
-}
-
-// appendJSONString appends s as a JSON string as encoding/json writes it
-// (jsonlogic's encoder).
-func appendJSONString(b []byte, s string) []byte { return jsonlogic.String(s).AppendJSON(b) }
 
 // outcomeLabel bounds the outcome metric label to the defined outcomes.
 func outcomeLabel(o vigil.Outcome) string {

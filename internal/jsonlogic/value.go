@@ -327,6 +327,24 @@ func jsonSafe(c byte) bool {
 
 const hexDigits = "0123456789abcdef"
 
+// AppendString appends s as a JSON string exactly as json.Marshal writes
+// it, for encoders that build JSON by appending.
+func AppendString(b []byte, s string) []byte { return appendString(b, s) }
+
+// AppendStrings appends vs as a JSON array of strings exactly as
+// json.Marshal writes it (a nil slice too: [], where json.Marshal writes
+// null; callers omit empty lists or pass non-nil ones).
+func AppendStrings[S ~string](b []byte, vs []S) []byte {
+	b = append(b, '[')
+	for i, v := range vs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendString(b, string(v))
+	}
+	return append(b, ']')
+}
+
 // appendString appends s as a JSON string exactly as json.Marshal writes a
 // Go string (encoding/json's appendString with escapeHTML).
 func appendString(b []byte, s string) []byte {

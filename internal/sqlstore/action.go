@@ -201,13 +201,13 @@ func appendDecision(b []byte, dec *vigil.Decision) []byte {
 	methods := func(name string, ms []vigil.VerificationMethod) {
 		if ms != nil {
 			w.field(name)
-			w.b = appendJSONStrings(w.b, ms)
+			w.b = jsonlogic.AppendStrings(w.b, ms)
 		}
 	}
 	w.str("Outcome", string(dec.Outcome))
 	if dec.RuleIDs != nil {
 		w.field("RuleIDs")
-		w.b = appendJSONStrings(w.b, dec.RuleIDs)
+		w.b = jsonlogic.AppendStrings(w.b, dec.RuleIDs)
 	}
 	w.str("PriorityRuleID", dec.PriorityRuleID)
 	if dec.Rules != nil {
@@ -218,11 +218,11 @@ func appendDecision(b []byte, dec *vigil.Decision) []byte {
 				w.b = append(w.b, ',')
 			}
 			w.b = append(w.b, `{"ID":`...)
-			w.b = appendJSONString(w.b, r.ID)
+			w.b = jsonlogic.AppendString(w.b, r.ID)
 			w.b = append(w.b, `,"Name":`...)
-			w.b = appendJSONString(w.b, r.Name)
+			w.b = jsonlogic.AppendString(w.b, r.Name)
 			w.b = append(w.b, `,"Description":`...)
-			w.b = appendJSONString(w.b, r.Description)
+			w.b = jsonlogic.AppendString(w.b, r.Description)
 			w.b = append(w.b, '}')
 		}
 		w.b = append(w.b, ']')
@@ -261,27 +261,11 @@ func (w *objectWriter) field(name string) {
 func (w *objectWriter) str(name, v string) {
 	if v != "" {
 		w.field(name)
-		w.b = appendJSONString(w.b, v)
+		w.b = jsonlogic.AppendString(w.b, v)
 	}
 }
 
 func (w *objectWriter) end() []byte { return append(w.b, '}') }
-
-// appendJSONStrings appends vs as a JSON array of strings.
-func appendJSONStrings[S ~string](b []byte, vs []S) []byte {
-	b = append(b, '[')
-	for i, v := range vs {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = appendJSONString(b, string(v))
-	}
-	return append(b, ']')
-}
-
-// appendJSONString appends s as a JSON string, as encoding/json writes it
-// (jsonlogic's encoder, which the rules engine's output uses too).
-func appendJSONString(b []byte, s string) []byte { return jsonlogic.String(s).AppendJSON(b) }
 
 type storedContext struct {
 	IPAddress          string          `json:",omitzero"`

@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	vigil "github.com/vigil-auth/vigil"
+	"github.com/vigil-auth/vigil/internal/jsonlogic"
 )
 
 var _ vigil.ActionConfigService = (*ActionConfigService)(nil)
@@ -312,7 +313,7 @@ func encodeMethods(ms []vigil.VerificationMethod) any {
 	if ms == nil {
 		return nil
 	}
-	return string(appendJSONStrings(make([]byte, 0, 16*len(ms)+2), ms)) // as json.Marshal(ms)
+	return string(jsonlogic.AppendStrings(make([]byte, 0, 16*len(ms)+2), ms)) // as json.Marshal(ms)
 }
 
 func decodeMethods(s sql.NullString) ([]vigil.VerificationMethod, error) {
