@@ -151,10 +151,15 @@ func upsertUsersFromIns(watch string) string {
 // twice in one statement; devices are taken in byte order, as their users.
 const upsertDevicesFromIns = `INSERT INTO user_devices (tenant_id, user_id, device_id, first_seen_at, last_seen_at)
 	SELECT DISTINCT ON (tenant_id COLLATE "C", user_id COLLATE "C", device_id COLLATE "C") tenant_id, user_id, device_id, created_at, created_at
-	FROM ins WHERE device_id <> ''
+	FROM ins WHERE device_id <> ''` + devicesSkip + `
 	ORDER BY tenant_id COLLATE "C", user_id COLLATE "C", device_id COLLATE "C", created_at DESC
 	ON CONFLICT (tenant_id, user_id, device_id) DO UPDATE SET last_seen_at = excluded.last_seen_at
 	WHERE user_devices.last_seen_at < excluded.last_seen_at - ` + lastSeenGrain
+
+// devicesSkip marks where upsertDevicesFromIns may leave rows out: the
+// coalesced insert puts there a condition on its own parameter (see
+// coalescedInsertSQL), other statements nothing.
+const devicesSkip = "/* skip */"
 
 // lastSeenGrain is how stale, in microseconds, a device's last_seen_at may
 // get before a track refreshes it: one hour (also in migration 0010).
@@ -163,6 +168,9 @@ const upsertDevicesFromIns = `INSERT INTO user_devices (tenant_id, user_id, devi
 // (device.isNew and device.count read only whether the row exists); an
 // hour keeps it useful to an operator at almost no write cost.
 const lastSeenGrain = "3600000000"
+
+// lastSeenGrainMicros is lastSeenGrain as a number (TestLastSeenGrain).
+const lastSeenGrainMicros int64 = 3600 * 1000 * 1000
 
 // storedDecision and storedContext are how the decision and context columns
 // encode vigil.Decision and vigil.ActionContext: the same fields (a
@@ -500,6 +508,9 @@ func (s *ActionService) CreateAction(ctx context.Context, a *vigil.Action, newCo
 			return nil, false, err
 		}
 		ins.guard = &v
+		if a.Context.DeviceID != "" && s.db.pgHist != nil {
+			ins.devSeen = s.db.pgHist.deviceSeen(note.key, v, a.Context.DeviceID)
+		}
 	}
 	stale := func() error {
 		s.db.enroll.drop(note.key)

@@ -28,6 +28,10 @@ type actionInsert struct {
 	// was decided on (vigil.Action.StateVersion): the row goes in only if
 	// the user's history is still at it (see enrollCache).
 	guard *histVer
+	// devSeen, when not 0, is a lower bound of the last_seen_at of the
+	// row's device at the guard's version (historyCache.deviceSeen): the
+	// device upsert is left out when it would change nothing.
+	devSeen int64
 	// finish, when not nil, says the op writes nothing but its row, its
 	// user if absent and its configuration's last-action time: the writer
 	// may then insert the row in a statement of its own (commitAlone) and, if it went
@@ -61,8 +65,9 @@ var actionColTypes = [actionColCount]string{"text", "text", "text", "text", "tex
 // rows (skipping taken idempotency keys), creates their users if absent
 // (and advances the history versions of those watched), and returns the
 // IDs of the rows inserted, each with its user's history version after the
-// statement if the user is watched. Its last two parameters are the
-// tenants and users to watch. With advance it also advances
+// statement if the user is watched. Its last three parameters are the
+// tenants and users to watch, and the IDs of the rows whose device upsert
+// to leave out (see actionInsert.devSeen). With advance it also advances
 // last_action_created_at of each configuration it inserted rows for, so
 // that the statement alone is a whole batch of CreateAction (see
 // insertActionsAlone). With guarded, each row has two more parameters, the
@@ -120,7 +125,7 @@ func (db *DB) coalescedInsertSQL(key coalescedKey) string {
 		RETURNING id, tenant_id, user_id, action_code, device_id, created_at),
 		u AS (` + upsertUsersFromIns(fmt.Sprintf(`bool_or(EXISTS (SELECT 1 FROM unnest($%d::text[], $%d::text[]) AS w (tenant_id, user_id)
 			WHERE w.tenant_id = ins.tenant_id AND w.user_id = ins.user_id))`, p+1, p+2)) + `),
-		dev AS (` + upsertDevicesFromIns + `)`)
+		dev AS (` + strings.Replace(upsertDevicesFromIns, devicesSkip, fmt.Sprintf(` AND (ins.id = ANY($%d::text[])) IS NOT TRUE`, p+3), 1) + `)`)
 	if advance {
 		// lk locks the configurations to advance in key order (a locking
 		// clause applies after ORDER BY), and adv updates only rows lk
@@ -199,10 +204,16 @@ func (db *DB) insertArgs(ins []*actionInsert, advance bool) (args []any, key coa
 	if guarded {
 		width += 2
 	}
-	args = make([]any, 0, len(ins)*width+2)
+	args = make([]any, 0, len(ins)*width+3)
 	var watchTenants, watchUsers []string
+	skipDevices := []string{}
 	for _, in := range ins {
 		in.setTimes(now)
+		if in.guard != nil && in.devSeen != 0 && in.devSeen >= micros(now)-lastSeenGrainMicros {
+			// The upsert's condition, last_seen_at < now - grain, is false:
+			// the row is there (the guard) with last_seen_at >= devSeen.
+			skipDevices = append(skipDevices, in.id)
+		}
 		args = append(args, in.args...)
 		if guarded {
 			if in.guard != nil {
@@ -215,7 +226,8 @@ func (db *DB) insertArgs(ins []*actionInsert, advance bool) (args []any, key coa
 			watchTenants, watchUsers = append(watchTenants, in.args[0].(string)), append(watchUsers, in.args[2].(string))
 		}
 	}
-	return append(args, watchTenants, watchUsers), coalescedKey{len(ins), advance, guarded, fresh}
+	db.devicesSkipped.Add(uint64(len(skipDevices)))
+	return append(args, watchTenants, watchUsers, skipDevices), coalescedKey{len(ins), advance, guarded, fresh}
 }
 
 // querier is what insertActions and consumeActions need of a *sql.Tx or

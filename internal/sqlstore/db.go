@@ -121,8 +121,11 @@ type DB struct {
 
 	// pgHist caches users' history on PostgreSQL, checked by version
 	// through histReads (see pghistory.go).
-	pgHist    *historyCache
-	histReads *batchReader[histKey, *histRow]
+	pgHist *historyCache
+	// devicesSkipped counts the device upserts coalesced inserts left out
+	// (actionInsert.devSeen).
+	devicesSkipped atomic.Uint64
+	histReads      *batchReader[histKey, *histRow]
 
 	stats *statsKeeper // PostgreSQL; else nil
 

@@ -101,8 +101,12 @@ type history struct {
 	created                int64
 	lastVerified           sql.NullInt64
 
-	auths     string          // the risk state query's aggregate
-	devices   map[string]bool // device ID → verified
+	auths   string          // the risk state query's aggregate
+	devices map[string]bool // device ID → verified
+	// seen maps each device to a lower bound of its last_seen_at at this
+	// version: what the load read, advanced by add as the track statement
+	// advances the column (see deviceSeen).
+	seen      map[string]int64
 	ips       map[string]bool // verified IP addresses
 	locations []vigil.VerifiedLocation
 	actions   []recentAction
@@ -249,6 +253,14 @@ func (h *history) add(n *trackNote) bool {
 		if _, ok := h.devices[n.deviceID]; !ok {
 			h.devices[n.deviceID] = false
 		}
+		// As upsertDevicesFromIns: a device first seen, or last seen
+		// longer than the grain before, is now last seen at the track.
+		if at, ok := h.seen[n.deviceID]; !ok || at < n.created-lastSeenGrainMicros {
+			if h.seen == nil {
+				h.seen = make(map[string]int64)
+			}
+			h.seen[n.deviceID] = n.created
+		}
 	}
 	h.actions = append(h.actions, recentAction{code: n.code, state: n.state, ip: n.ip, created: n.created, stateUpdated: n.created})
 	if len(h.actions) > maxHistoryRows {
@@ -341,8 +353,8 @@ func historyColumns(pg bool, ref riskRefs, from, limit string) []string {
 	}
 	users := `tenant_id = ` + ref.tenant + ` AND user_id = ` + ref.user
 	return append(riskColumns(vigil.NeedUser|vigil.NeedAuthenticators, pg, ref),
-		array(`'id', device_id, 'verified', CASE WHEN verified_at IS NULL THEN 0 ELSE 1 END`,
-			`SELECT device_id, verified_at FROM user_devices WHERE `+users+` LIMIT `+limit),
+		array(`'id', device_id, 'verified', CASE WHEN verified_at IS NULL THEN 0 ELSE 1 END, 'seen', last_seen_at`,
+			`SELECT device_id, verified_at, last_seen_at FROM user_devices WHERE `+users+` LIMIT `+limit),
 		array(`'ip', ip_address, 'lat', latitude, 'lon', longitude, 'at', last_verified_at`,
 			`SELECT ip_address, latitude, longitude, last_verified_at FROM user_ips WHERE `+users+` LIMIT `+limit),
 		array(`'code', action_code, 'at', created_at, 'state', state, 'stateAt', state_updated_at, 'ip', ip_address`,
@@ -355,6 +367,7 @@ type (
 	historyDevice struct {
 		ID       string `json:"id"`
 		Verified int    `json:"verified"`
+		Seen     int64  `json:"seen"` // last_seen_at
 	}
 	historyIP struct {
 		IP  string   `json:"ip"`
@@ -410,8 +423,10 @@ func (h *history) decode(rawDevices, rawIPs, rawActions string) (bool, error) {
 	}
 
 	h.devices = make(map[string]bool, len(devices))
+	h.seen = make(map[string]int64, len(devices))
 	for _, d := range devices {
 		h.devices[d.ID] = d.Verified != 0
+		h.seen[d.ID] = d.Seen
 	}
 	h.ips = make(map[string]bool, len(ips))
 	// Locations newest first, those of the same time in address order (as

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -576,4 +577,86 @@ func openPostgresServers(t *testing.T, n int, opts Options) []*DB {
 		dbs = append(dbs, db)
 	}
 	return dbs
+}
+
+// TestDeviceUpsertSkipped checks that a track decided on a cached history
+// in which its device was last seen within the grain leaves the device
+// upsert out, and that the device rows end as they would with it: the
+// device first seen, last seen again once the grain passed, and created
+// again after its user was deleted. TestHistoryCache's random sequences
+// check the same against the tables' risk state.
+func TestDeviceUpsertSkipped(t *testing.T) {
+	testenv.PostgresURL(t) // skips, or fails under VIGIL_TEST_REQUIRE_ALL, without PostgreSQL
+	clock := &testClock{t: time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)}
+	db := openPostgresServers(t, 1, Options{Now: clock.Now})[0]
+	ctx := mustTenant(t, db, "t")
+	actions, rs, users := NewActionService(db), NewRiskStateService(db), NewUserService(db)
+	track := func(user, device string) {
+		t.Helper()
+		q := vigil.RiskQuery{UserID: user, ActionCode: "signIn", DeviceID: device, Need: allNeeds, Now: clock.Now()}
+		st, err := rs.FindRiskState(ctx, &q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := &vigil.Action{UserID: user, Code: "signIn", StateVersion: st.Version,
+			Decision: vigil.Decision{Outcome: vigil.OutcomeAllow}, Context: vigil.ActionContext{DeviceID: device}}
+		if _, _, err := actions.CreateAction(ctx, a, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// check wants the device's row to have been last seen at want (0: no
+	// row), and skipped device upserts so far.
+	check := func(step, user, device string, want time.Time, skipped uint64) {
+		t.Helper()
+		var seen int64
+		err := db.writePool.QueryRowContext(ctx, `SELECT last_seen_at FROM user_devices WHERE tenant_id = $1 AND user_id = $2 AND device_id = $3`,
+			tenantIDOf(t, ctx), user, device).Scan(&seen)
+		if err != nil {
+			t.Fatalf("%s: the row of %s's device %s: %v", step, user, device, err)
+		}
+		if seen != micros(want) {
+			t.Errorf("%s: last_seen_at = %v, want %v", step, fromMicros(seen), want)
+		}
+		if got := db.devicesSkipped.Load(); got != skipped {
+			t.Errorf("%s: %d device upserts left out, want %d", step, got, skipped)
+		}
+	}
+
+	first := clock.Now()
+	track("ann", "d1")
+	check("first track", "ann", "d1", first, 0)
+	clock.advance(time.Minute)
+	track("ann", "d1")
+	check("a minute later", "ann", "d1", first, 1)
+	clock.advance(59 * time.Minute)
+	track("ann", "d1")
+	check("at the grain", "ann", "d1", first, 2)
+	clock.advance(time.Second)
+	again := clock.Now()
+	track("ann", "d1")
+	check("past the grain", "ann", "d1", again, 2)
+	clock.advance(time.Second)
+	track("ann", "d1")
+	check("a second later", "ann", "d1", again, 3)
+	track("ann", "d2")
+	check("a new device", "ann", "d2", clock.Now(), 3)
+
+	if err := users.DeleteUser(ctx, "ann"); err != nil {
+		t.Fatal(err)
+	}
+	clock.advance(time.Second)
+	back := clock.Now()
+	track("ann", "d1")
+	check("after the user was deleted", "ann", "d1", back, 3)
+	clock.advance(time.Second)
+	track("ann", "d1")
+	check("after that", "ann", "d1", back, 4)
+}
+
+// TestLastSeenGrain checks that the grain the history cache applies is the
+// one the statements do.
+func TestLastSeenGrain(t *testing.T) {
+	if got := strconv.FormatInt(lastSeenGrainMicros, 10); got != lastSeenGrain {
+		t.Errorf("lastSeenGrainMicros = %s, lastSeenGrain = %s", got, lastSeenGrain)
+	}
 }

@@ -348,3 +348,22 @@ func (c *historyCache) applyVersioned(ops []*writeOp, vers map[string]histVer) {
 	}
 	c.trim()
 }
+
+// deviceSeen returns a lower bound of the last_seen_at of user k's device
+// at version v of k's history, when this server's entry of k is at v and
+// holds the device; 0 otherwise. A track decided at v whose row goes in
+// (its guard holds, so the user is still at v: a device's deletion, like
+// any change to the history but this server's own tracks, advances the
+// version) finds the device's row there with last_seen_at at least that,
+// as the column only grows. If that is within the grain of the batch's
+// time, the track's device upsert would change nothing, and the writer
+// leaves it out (see insertArgs).
+func (c *historyCache) deviceSeen(k enrollKey, v histVer, device string) int64 {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	h := c.m[k]
+	if h == nil || h.ver != v {
+		return 0
+	}
+	return h.seen[device]
+}
