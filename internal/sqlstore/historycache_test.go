@@ -622,35 +622,35 @@ func TestDeviceUpsertSkipped(t *testing.T) {
 		}
 	}
 
-	first := clock.Now()
-	track("ann", "d1")
-	check("first track", "ann", "d1", first, 0)
-	clock.advance(time.Minute)
-	track("ann", "d1")
-	check("a minute later", "ann", "d1", first, 1)
-	clock.advance(59 * time.Minute)
-	track("ann", "d1")
-	check("at the grain", "ann", "d1", first, 2)
-	clock.advance(time.Second)
-	again := clock.Now()
-	track("ann", "d1")
-	check("past the grain", "ann", "d1", again, 2)
-	clock.advance(time.Second)
-	track("ann", "d1")
-	check("a second later", "ann", "d1", again, 3)
-	track("ann", "d2")
-	check("a new device", "ann", "d2", clock.Now(), 3)
-
-	if err := users.DeleteUser(ctx, "ann"); err != nil {
-		t.Fatal(err)
+	steps := []struct {
+		name       string
+		deleteUser bool // DeleteUser first
+		advance    time.Duration
+		device     string
+		seenAt     int    // the step whose time the device's row was last seen at
+		skipped    uint64 // device upserts left out so far
+	}{
+		{name: "first track", device: "d1", seenAt: 0, skipped: 0},
+		{name: "a minute later", advance: time.Minute, device: "d1", seenAt: 0, skipped: 1},
+		{name: "at the grain", advance: 59 * time.Minute, device: "d1", seenAt: 0, skipped: 2},
+		{name: "past the grain", advance: time.Second, device: "d1", seenAt: 3, skipped: 2},
+		{name: "a second later", advance: time.Second, device: "d1", seenAt: 3, skipped: 3},
+		{name: "a new device", device: "d2", seenAt: 5, skipped: 3},
+		{name: "after the user was deleted", deleteUser: true, advance: time.Second, device: "d1", seenAt: 6, skipped: 3},
+		{name: "after that", advance: time.Second, device: "d1", seenAt: 6, skipped: 4},
 	}
-	clock.advance(time.Second)
-	back := clock.Now()
-	track("ann", "d1")
-	check("after the user was deleted", "ann", "d1", back, 3)
-	clock.advance(time.Second)
-	track("ann", "d1")
-	check("after that", "ann", "d1", back, 4)
+	times := make([]time.Time, len(steps))
+	for i, st := range steps {
+		if st.deleteUser {
+			if err := users.DeleteUser(ctx, "ann"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		clock.advance(st.advance)
+		times[i] = clock.Now()
+		track("ann", st.device)
+		check(st.name, "ann", st.device, times[st.seenAt], st.skipped)
+	}
 }
 
 // TestLastSeenGrain checks that the grain the history cache applies is the
