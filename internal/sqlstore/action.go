@@ -116,7 +116,7 @@ func NewActionService(db *DB) *ActionService {
 		// track: the user is inserted only if the action was.
 		s.insertWithUser = r(`WITH ins AS (` + insert + ` RETURNING tenant_id, user_id, device_id, created_at),
 			u AS (` + upsertUsersFromIns(`CAST(? AS BOOLEAN)`) + `),
-			dev AS (` + upsertDevicesFromIns + `)
+			dev AS (` + upsertDevicesFromIns("") + `)
 			SELECT COUNT(*) FROM ins`)
 	}
 	return s
@@ -144,22 +144,25 @@ func upsertUsersFromIns(watch string) string {
 }
 
 // upsertDevicesFromIns records, for the rows of a PostgreSQL data-modifying
-// CTE named ins (RETURNING tenant_id, user_id, device_id, created_at), that
-// a user was seen on a device (device.isNew, device.count); SQLite's
-// actions_track_user trigger (migration 0010) does the same. DISTINCT ON
-// keeps one row per device, as ON CONFLICT DO UPDATE may not touch a row
-// twice in one statement; devices are taken in byte order, as their users.
-const upsertDevicesFromIns = `INSERT INTO user_devices (tenant_id, user_id, device_id, first_seen_at, last_seen_at)
+// CTE named ins (RETURNING tenant_id, user_id, device_id, created_at, and
+// id with skip), that a user was seen on a device (device.isNew,
+// device.count); SQLite's actions_track_user trigger (migration 0010) does
+// the same. skip, when not "", is a text[] expression of the IDs of rows
+// to leave out (see actionInsert.devSeen); a NULL array leaves none out. DISTINCT ON keeps one row per device, as ON
+// CONFLICT DO UPDATE may not touch a row twice in one statement; devices
+// are taken in byte order, as their users.
+func upsertDevicesFromIns(skip string) string {
+	where := `device_id <> ''`
+	if skip != "" {
+		where += ` AND (ins.id = ANY(` + skip + `)) IS NOT TRUE`
+	}
+	return `INSERT INTO user_devices (tenant_id, user_id, device_id, first_seen_at, last_seen_at)
 	SELECT DISTINCT ON (tenant_id COLLATE "C", user_id COLLATE "C", device_id COLLATE "C") tenant_id, user_id, device_id, created_at, created_at
-	FROM ins WHERE device_id <> ''` + devicesSkip + `
+	FROM ins WHERE ` + where + `
 	ORDER BY tenant_id COLLATE "C", user_id COLLATE "C", device_id COLLATE "C", created_at DESC
 	ON CONFLICT (tenant_id, user_id, device_id) DO UPDATE SET last_seen_at = excluded.last_seen_at
 	WHERE user_devices.last_seen_at < excluded.last_seen_at - ` + lastSeenGrain
-
-// devicesSkip marks where upsertDevicesFromIns may leave rows out: the
-// coalesced insert puts there a condition on its own parameter (see
-// coalescedInsertSQL), other statements nothing.
-const devicesSkip = "/* skip */"
+}
 
 // lastSeenGrain is how stale, in microseconds, a device's last_seen_at may
 // get before a track refreshes it: one hour (also in migration 0010).

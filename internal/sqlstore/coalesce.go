@@ -125,7 +125,7 @@ func (db *DB) coalescedInsertSQL(key coalescedKey) string {
 		RETURNING id, tenant_id, user_id, action_code, device_id, created_at),
 		u AS (` + upsertUsersFromIns(fmt.Sprintf(`bool_or(EXISTS (SELECT 1 FROM unnest($%d::text[], $%d::text[]) AS w (tenant_id, user_id)
 			WHERE w.tenant_id = ins.tenant_id AND w.user_id = ins.user_id))`, p+1, p+2)) + `),
-		dev AS (` + strings.Replace(upsertDevicesFromIns, devicesSkip, fmt.Sprintf(` AND (ins.id = ANY($%d::text[])) IS NOT TRUE`, p+3), 1) + `)`)
+		dev AS (` + upsertDevicesFromIns(fmt.Sprintf(`$%d::text[]`, p+3)) + `)`)
 	if advance {
 		// lk locks the configurations to advance in key order (a locking
 		// clause applies after ORDER BY), and adv updates only rows lk
@@ -205,8 +205,7 @@ func (db *DB) insertArgs(ins []*actionInsert, advance bool) (args []any, key coa
 		width += 2
 	}
 	args = make([]any, 0, len(ins)*width+3)
-	var watchTenants, watchUsers []string
-	skipDevices := []string{}
+	var watchTenants, watchUsers, skipDevices []string
 	for _, in := range ins {
 		in.setTimes(now)
 		if in.guard != nil && in.devSeen != 0 && in.devSeen >= micros(now)-lastSeenGrainMicros {

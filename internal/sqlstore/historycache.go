@@ -101,15 +101,20 @@ type history struct {
 	created                int64
 	lastVerified           sql.NullInt64
 
-	auths   string          // the risk state query's aggregate
-	devices map[string]bool // device ID → verified
-	// seen maps each device to a lower bound of its last_seen_at at this
-	// version: what the load read, advanced by add as the track statement
-	// advances the column (see deviceSeen).
-	seen      map[string]int64
-	ips       map[string]bool // verified IP addresses
+	auths     string                     // the risk state query's aggregate
+	devices   map[string]historyDevState // by device ID
+	ips       map[string]bool            // verified IP addresses
 	locations []vigil.VerifiedLocation
 	actions   []recentAction
+}
+
+// historyDevState is what an entry knows of one of the user's devices.
+type historyDevState struct {
+	verified bool
+	// seen is a lower bound of the device's last_seen_at at the entry's
+	// version: what the load read, advanced by add as the track statement
+	// advances the column (see historyCache.deviceSeen).
+	seen int64
 }
 
 type recentAction struct {
@@ -250,16 +255,10 @@ func (h *history) add(n *trackNote) bool {
 		h.userExists, h.created = true, n.created
 	}
 	if n.deviceID != "" {
-		if _, ok := h.devices[n.deviceID]; !ok {
-			h.devices[n.deviceID] = false
-		}
 		// As upsertDevicesFromIns: a device first seen, or last seen
 		// longer than the grain before, is now last seen at the track.
-		if at, ok := h.seen[n.deviceID]; !ok || at < n.created-lastSeenGrainMicros {
-			if h.seen == nil {
-				h.seen = make(map[string]int64)
-			}
-			h.seen[n.deviceID] = n.created
+		if d, ok := h.devices[n.deviceID]; !ok || d.seen < n.created-lastSeenGrainMicros {
+			h.devices[n.deviceID] = historyDevState{verified: d.verified, seen: n.created}
 		}
 	}
 	h.actions = append(h.actions, recentAction{code: n.code, state: n.state, ip: n.ip, created: n.created, stateUpdated: n.created})
@@ -286,8 +285,8 @@ func (h *history) derive(k enrollKey, now int64, q *vigil.RiskQuery, need vigil.
 		st.Authenticators = parseAuthenticators(k.tenantID, k.userID, h.auths)
 	}
 	if need&vigil.NeedDevice != 0 {
-		verified, seen := h.devices[q.DeviceID]
-		st.DeviceSeen, st.DeviceVerified, st.DeviceCount = seen, verified, len(h.devices)
+		d, seen := h.devices[q.DeviceID]
+		st.DeviceSeen, st.DeviceVerified, st.DeviceCount = seen, d.verified, len(h.devices)
 	}
 	if need&vigil.NeedIP != 0 {
 		st.IPVerified = h.ips[q.IPAddress]
@@ -422,11 +421,9 @@ func (h *history) decode(rawDevices, rawIPs, rawActions string) (bool, error) {
 		return false, nil
 	}
 
-	h.devices = make(map[string]bool, len(devices))
-	h.seen = make(map[string]int64, len(devices))
+	h.devices = make(map[string]historyDevState, len(devices))
 	for _, d := range devices {
-		h.devices[d.ID] = d.Verified != 0
-		h.seen[d.ID] = d.Seen
+		h.devices[d.ID] = historyDevState{verified: d.Verified != 0, seen: d.Seen}
 	}
 	h.ips = make(map[string]bool, len(ips))
 	// Locations newest first, those of the same time in address order (as

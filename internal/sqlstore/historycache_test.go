@@ -455,7 +455,7 @@ func TestHistoryCacheBound(t *testing.T) {
 	for i := range 3 * maxHistoryCacheRows / maxHistoryRows {
 		k := enrollKey{"t", fmt.Sprintf("user-%d", i)}
 		_, _, tok := c.lookup(k, 0, &vigil.RiskQuery{UserID: k.userID, Now: time.Unix(1e9, 0)}, allNeeds, &vigil.RiskState{})
-		c.put(k, tok, &history{actions: big, devices: map[string]bool{"d": false}, ips: map[string]bool{}})
+		c.put(k, tok, &history{actions: big, devices: map[string]historyDevState{"d": {}}, ips: map[string]bool{}})
 		if c.rows > maxHistoryCacheRows {
 			t.Fatalf("after %d users the cache holds %d rows, over its bound of %d", i+1, c.rows, maxHistoryCacheRows)
 		}

@@ -365,5 +365,5 @@ func (c *historyCache) deviceSeen(k enrollKey, v histVer, device string) int64 {
 	if h == nil || h.ver != v {
 		return 0
 	}
-	return h.seen[device]
+	return h.devices[device].seen
 }
