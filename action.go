@@ -141,6 +141,10 @@ type Action struct {
 	// StateVersion is RiskState.Version of the state the action was
 	// decided on, for CreateAction's check ("": none). It is not stored.
 	StateVersion string
+	// KeyMade says that IdempotencyKey was made for this action by the
+	// server (the request named none), so that no other action holds it
+	// and CreateAction need not look for a replay. It is not stored.
+	KeyMade bool
 }
 
 // ActionFilter selects a user's actions, newest first.

@@ -104,6 +104,14 @@ func (m *memDB) CreateAction(ctx context.Context, a *vigil.Action, newConfig *vi
 	return nil, true, nil
 }
 
+// stored returns the action stored under key as CreateAction was given it,
+// nil if none.
+func (m *memDB) stored(tenantID, key string) *vigil.Action {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.byKey[tenantID][key]
+}
+
 // find returns the stored action with key, if it has the user and code.
 func (m *memDB) find(tenantID, userID, code, key string) *vigil.Action {
 	if a := m.byKey[tenantID][key]; a != nil && a.UserID == userID && a.Code == code {

@@ -256,6 +256,18 @@ func TestTrackResult(t *testing.T) {
 	if got, want := res.Action.IdempotencyKey, "019ca945-0bf4-7000-8000-000000000000"; got != want {
 		t.Errorf("idempotency key from zero randomness = %q, want %q", got, want)
 	}
+	// The store is told which keys were made here (no other action can
+	// hold them: PostgreSQL inserts those without ON CONFLICT), and only
+	// those.
+	given := f2.track(t, ctxA, &vigil.TrackInput{UserID: "u1", ActionCode: "signIn", IdempotencyKey: "key-1"})
+	for _, c := range []struct {
+		key  string
+		want bool
+	}{{res.Action.IdempotencyKey, true}, {given.Action.IdempotencyKey, false}} {
+		if a := f2.db.stored("tenant-a", c.key); a == nil || a.KeyMade != c.want {
+			t.Errorf("stored action of key %q = %+v; want KeyMade %v", c.key, a, c.want)
+		}
+	}
 }
 
 func TestTenantCached(t *testing.T) {

@@ -259,7 +259,7 @@ func (s *Service) track(ctx context.Context, tenantID string, tin *vigil.TrackIn
 		if err != nil {
 			return nil, fmt.Errorf("risk: generate idempotency key: %w", err)
 		}
-		a.IdempotencyKey = key
+		a.IdempotencyKey, a.KeyMade = key, true
 	}
 	// Whole seconds, so that the stored times re-sign the identical token.
 	a.TokenIssuedAt = now.Truncate(time.Second)

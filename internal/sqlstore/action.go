@@ -417,7 +417,8 @@ func (r *rawAction) action() (*vigil.Action, error) {
 // nothing and returns the existing action with created=false when its
 // RequestHash equals a.RequestHash, and EUNPROCESSABLE otherwise. That holds
 // for concurrent calls too: the loser of a race on a key sees the winner's
-// row.
+// row. With a.KeyMade the caller vouches that it made a.IdempotencyKey for
+// this action: a taken key is then an error, not a replay.
 //
 // The writes are one group-committed op of three statements: the action
 // insert (ON CONFLICT DO NOTHING, which also detects a replay), the user
@@ -455,8 +456,8 @@ func (s *ActionService) CreateAction(ctx context.Context, a *vigil.Action, newCo
 	if id == "" {
 		id = newID()
 	}
-	fresh := key == ""
-	if fresh {
+	fresh := key == "" || a.KeyMade
+	if key == "" {
 		key = s.db.newKey()
 	}
 	dec := a.Decision

@@ -351,89 +351,103 @@ func rejectActionKey(t *testing.T, db *DB, key string) {
 	}
 }
 
-// TestFreshKeyTaken tracks, in one batch, actions without an idempotency
-// key, the first of which is given a key that another action already
-// holds (db.newKey is made to collide, which newID never does). On
-// PostgreSQL a batch of such actions is inserted by a statement without
-// ON CONFLICT, which the taken key makes fail as a whole: the other
-// actions must still be created, the colliding one must get an error, and
-// the action that held the key must be unchanged.
+// TestFreshKeyTaken tracks, in one batch, actions whose idempotency keys
+// were made for them, the first of which is given a key that another
+// action already holds (which newID never does). Keys are made either by
+// the store, for an action without one (db.newKey is made to collide), or
+// by its caller, which says so (vigil.Action.KeyMade: the risk service's
+// tracks). On PostgreSQL a batch of such actions is inserted by a
+// statement without ON CONFLICT, which the taken key makes fail as a
+// whole: the other actions must still be created, the colliding one must
+// get an error, and the action that held the key must be unchanged.
 func TestFreshKeyTaken(t *testing.T) {
 	for _, d := range testDialects(t) {
-		t.Run(d.name, func(t *testing.T) {
-			db, logs := openLogged(t, d)
-			ctx := mustTenant(t, db, "t")
-			s := NewActionService(db)
-			if err := NewActionConfigService(db).CreateActionConfig(ctx, &vigil.ActionConfig{ActionCode: "pay", DefaultOutcome: vigil.OutcomeAllow}); err != nil {
-				t.Fatal(err)
-			}
-			held := newAction("u0", "pay", "k-held", "h0")
-			if _, _, err := s.CreateAction(ctx, held, nil); err != nil {
-				t.Fatal(err)
-			}
-			var mu sync.Mutex
-			made := 0
-			db.newKey = func() string {
-				mu.Lock()
-				defer mu.Unlock()
-				made++
-				if made == 1 {
-					return "k-held"
-				}
-				return newID()
-			}
+		for _, byCaller := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/byCaller=%v", d.name, byCaller), func(t *testing.T) {
+				testFreshKeyTaken(t, d, byCaller)
+			})
+		}
+	}
+}
 
-			release := holdWriter(t, ctx, db)
-			calls := make([]struct {
-				a       *vigil.Action
-				created bool
-				err     error
-			}, 4)
-			var wg sync.WaitGroup
-			for i := range calls {
-				calls[i].a = newAction(fmt.Sprintf("u%d", i+1), "pay", "", "h")
-				wg.Go(func() { _, calls[i].created, calls[i].err = s.CreateAction(ctx, calls[i].a, nil) })
-				for len(db.queue) < i+1 { // in order: the first made key collides
-					time.Sleep(time.Millisecond)
-				}
-			}
-			release()
-			wg.Wait()
+func testFreshKeyTaken(t *testing.T, d testDialect, byCaller bool) {
+	db, logs := openLogged(t, d)
+	ctx := mustTenant(t, db, "t")
+	s := NewActionService(db)
+	if err := NewActionConfigService(db).CreateActionConfig(ctx, &vigil.ActionConfig{ActionCode: "pay", DefaultOutcome: vigil.OutcomeAllow}); err != nil {
+		t.Fatal(err)
+	}
+	held := newAction("u0", "pay", "k-held", "h0")
+	if _, _, err := s.CreateAction(ctx, held, nil); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	made := 0
+	makeKey := func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		made++
+		if made == 1 {
+			return "k-held"
+		}
+		return newID()
+	}
+	if !byCaller {
+		db.newKey = makeKey
+	}
 
-			for i, c := range calls {
-				if i == 0 { // made the taken key
-					if c.err == nil {
-						t.Errorf("call %d, given the taken key, succeeded (created=%v); want an error", i, c.created)
-					}
-					continue
-				}
-				if c.err != nil || !c.created {
-					t.Errorf("call %d (key %q) = created %v, %v; want created", i, c.a.IdempotencyKey, c.created, c.err)
-					continue
-				}
-				if got, err := s.FindActionByKey(ctx, c.a.IdempotencyKey); err != nil || got.ID != c.a.ID {
-					t.Errorf("call %d stored %+v, %v; want its action", i, got, err)
-				}
+	release := holdWriter(t, ctx, db)
+	calls := make([]struct {
+		a       *vigil.Action
+		created bool
+		err     error
+	}, 4)
+	var wg sync.WaitGroup
+	for i := range calls {
+		calls[i].a = newAction(fmt.Sprintf("u%d", i+1), "pay", "", "h")
+		if byCaller {
+			calls[i].a.IdempotencyKey, calls[i].a.KeyMade = makeKey(), true
+		}
+		wg.Go(func() { _, calls[i].created, calls[i].err = s.CreateAction(ctx, calls[i].a, nil) })
+		for len(db.queue) < i+1 { // in order: the first made key collides
+			time.Sleep(time.Millisecond)
+		}
+	}
+	release()
+	wg.Wait()
+
+	for i, c := range calls {
+		if i == 0 { // made the taken key
+			if c.err == nil {
+				t.Errorf("call %d, given the taken key, succeeded (created=%v); want an error", i, c.created)
 			}
-			if got, err := s.FindActionByKey(ctx, "k-held"); err != nil || got.ID != held.ID || got.UserID != "u0" {
-				t.Errorf("the action holding the key is now %+v, %v; want it unchanged", got, err)
-			}
-			if _, err := NewUserService(db).FindUserByID(ctx, calls[0].a.UserID); vigil.ErrorCode(err) != vigil.ENOTFOUND {
-				t.Errorf("the colliding action's user: %v; want none stored", err)
-			}
-			if d.name == DialectPostgres {
-				fresh := false
-				for k := range db.coalesced {
-					fresh = fresh || (k.fresh && k.n == len(calls))
-				}
-				if strings.Contains(logs.String(), "direct action insert fell back") {
-					t.Errorf("the batch's insert did not go the direct way:\n%s", logs.String())
-				}
-				if !fresh || !strings.Contains(logs.String(), "action insert alone failed") {
-					t.Errorf("the batch's statement without ON CONFLICT did not run and fail (fresh statement cached: %v); the test no longer exercises that path:\n%s",
-						fresh, logs.String())
-				}
-			}
-		})
+			continue
+		}
+		if c.err != nil || !c.created {
+			t.Errorf("call %d (key %q) = created %v, %v; want created", i, c.a.IdempotencyKey, c.created, c.err)
+			continue
+		}
+		if got, err := s.FindActionByKey(ctx, c.a.IdempotencyKey); err != nil || got.ID != c.a.ID {
+			t.Errorf("call %d stored %+v, %v; want its action", i, got, err)
+		}
+	}
+	if got, err := s.FindActionByKey(ctx, "k-held"); err != nil || got.ID != held.ID || got.UserID != "u0" {
+		t.Errorf("the action holding the key is now %+v, %v; want it unchanged", got, err)
+	}
+	if _, err := NewUserService(db).FindUserByID(ctx, calls[0].a.UserID); vigil.ErrorCode(err) != vigil.ENOTFOUND {
+		t.Errorf("the colliding action's user: %v; want none stored", err)
+	}
+	if d.name == DialectPostgres {
+		fresh := false
+		for k := range db.coalesced {
+			fresh = fresh || (k.fresh && k.n == len(calls))
+		}
+		if strings.Contains(logs.String(), "direct action insert fell back") {
+			t.Errorf("the batch's insert did not go the direct way:\n%s", logs.String())
+		}
+		if !fresh || !strings.Contains(logs.String(), "action insert alone failed") {
+			t.Errorf("the batch's statement without ON CONFLICT did not run and fail (fresh statement cached: %v); the test no longer exercises that path:\n%s",
+				fresh, logs.String())
+		}
 	}
 }
