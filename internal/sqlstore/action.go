@@ -148,9 +148,10 @@ func upsertUsersFromIns(watch string) string {
 // id with skip), that a user was seen on a device (device.isNew,
 // device.count); SQLite's actions_track_user trigger (migration 0010) does
 // the same. skip, when not "", is a text[] expression of the IDs of rows
-// to leave out (see actionInsert.devSeen); a NULL array leaves none out. DISTINCT ON keeps one row per device, as ON
-// CONFLICT DO UPDATE may not touch a row twice in one statement; devices
-// are taken in byte order, as their users.
+// to leave out (see actionInsert.devSeen); a NULL array leaves none out.
+// DISTINCT ON keeps one row per device, as ON CONFLICT DO UPDATE may not
+// touch a row twice in one statement; devices are taken in byte order, as
+// their users.
 func upsertDevicesFromIns(skip string) string {
 	where := `device_id <> ''`
 	if skip != "" {

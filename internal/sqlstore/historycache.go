@@ -258,7 +258,8 @@ func (h *history) add(n *trackNote) bool {
 		// As upsertDevicesFromIns: a device first seen, or last seen
 		// longer than the grain before, is now last seen at the track.
 		if d, ok := h.devices[n.deviceID]; !ok || d.seen < n.created-lastSeenGrainMicros {
-			h.devices[n.deviceID] = historyDevState{verified: d.verified, seen: n.created}
+			d.seen = n.created
+			h.devices[n.deviceID] = d
 		}
 	}
 	h.actions = append(h.actions, recentAction{code: n.code, state: n.state, ip: n.ip, created: n.created, stateUpdated: n.created})
