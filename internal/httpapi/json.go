@@ -82,11 +82,16 @@ type successResponse struct {
 // zero value; unknown fields are ignored, because SDKs add fields. Numbers
 // in untyped values stay json.Number so that large integers survive.
 func (s *Server) decodeJSON(w http.ResponseWriter, r *http.Request, dst any) error {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes))
+	return decodeJSONLimit(w, r, dst, s.cfg.MaxBodyBytes)
+}
+
+// decodeJSONLimit is decodeJSON with a body of at most limit bytes.
+func decodeJSONLimit(w http.ResponseWriter, r *http.Request, dst any, limit int64) error {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			return vigil.Errorf(vigil.ETOOLARGE, "The request body exceeds %d bytes.", s.cfg.MaxBodyBytes)
+			return vigil.Errorf(vigil.ETOOLARGE, "The request body exceeds %d bytes.", limit)
 		}
 		return vigil.Errorf(vigil.EINVALID, "The request body could not be read.")
 	}

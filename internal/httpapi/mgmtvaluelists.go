@@ -119,7 +119,7 @@ func pathAlias(r *http.Request) (string, error) {
 // handleValueListCreate serves POST /value-lists. The alias is derived
 // from the name (lowercase, spaces to "-") unless given. 409 if taken.
 func (s *Server) handleValueListCreate(w http.ResponseWriter, r *http.Request) error {
-	f, err := s.decodeFields(w, r)
+	f, err := decodeFieldsLimit(w, r, s.cfg.MaxValueListBodyBytes)
 	if err != nil {
 		return err
 	}
@@ -182,7 +182,7 @@ func (s *Server) handleValueListUpdate(w http.ResponseWriter, r *http.Request) e
 	if err != nil {
 		return err
 	}
-	f, err := s.decodeFields(w, r)
+	f, err := decodeFieldsLimit(w, r, s.cfg.MaxValueListBodyBytes)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -43,6 +44,48 @@ func TestManagementValueLists(t *testing.T) {
 				}
 			})
 		}
+	})
+
+	// A list of the most items a list holds is far over the 1 MiB that
+	// other bodies may be: a value list's body has its own limit.
+	t.Run("FullSize", func(t *testing.T) {
+		items := func(n int, format string) string {
+			var b strings.Builder
+			b.WriteByte('[')
+			for i := range n {
+				if i > 0 {
+					b.WriteByte(',')
+				}
+				fmt.Fprintf(&b, format, i)
+			}
+			b.WriteByte(']')
+			return b.String()
+		}
+		emails := items(maxValueListItems, `"blocked-%d@example.com"`)
+		if len(emails) <= DefaultMaxBodyBytes {
+			t.Fatalf("the list is %d bytes: not over the default body limit", len(emails))
+		}
+		m := obj(t, env.a("POST", vl, `{"name":"Blocked emails","itemType":"string","isActive":true,"valueListItems":`+emails+`}`), http.StatusOK)
+		if got := m["valueListItems"].([]any); len(got) != maxValueListItems || got[0] != "blocked-0@example.com" || got[len(got)-1] != "blocked-99999@example.com" {
+			t.Errorf("created list has %d items, first %v", len(got), got[0])
+		}
+		m = obj(t, env.a("GET", vl+"/blocked-emails", ""), http.StatusOK)
+		if got := m["valueListItems"].([]any); len(got) != maxValueListItems || got[12345] != "blocked-12345@example.com" {
+			t.Errorf("read back %d items", len(got))
+		}
+		m = obj(t, env.a("PATCH", vl+"/blocked-emails", `{"valueListItems":`+items(maxValueListItems, `"other-%d@example.com"`)+`}`), http.StatusOK)
+		if got := m["valueListItems"].([]any); len(got) != maxValueListItems || got[0] != "other-0@example.com" {
+			t.Errorf("patched list has %d items", len(got))
+		}
+		wantError(t, env.a("PATCH", vl+"/blocked-emails", `{"valueListItems":`+items(maxValueListItems+1, `%d`)+`}`),
+			http.StatusBadRequest, vigil.EINVALID)
+		huge := `{"name":"huge","itemType":"string","valueListItems":["` + strings.Repeat("x", DefaultMaxValueListBodyBytes) + `"]}`
+		wantError(t, env.a("POST", vl, huge), http.StatusRequestEntityTooLarge, vigil.ETOOLARGE)
+		wantError(t, env.a("GET", vl+"/huge", ""), http.StatusNotFound, vigil.ENOTFOUND)
+		// Other Management API bodies keep the default limit.
+		wantError(t, env.a("POST", acPath, `{"actionCode":"big","defaultUserActionResult":"ALLOW","x":"`+strings.Repeat("x", DefaultMaxBodyBytes)+`"}`),
+			http.StatusRequestEntityTooLarge, vigil.ETOOLARGE)
+		wantBody(t, env.a("DELETE", vl+"/blocked-emails", ""), http.StatusOK, `{"success":true}`)
 	})
 
 	t.Run("PatchAbsentVsNull", func(t *testing.T) {

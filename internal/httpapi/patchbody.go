@@ -16,10 +16,16 @@ import (
 // it). Unknown keys are ignored, as on every SDK-facing route.
 type fields map[string]json.RawMessage
 
-// decodeFields reads the request body as a JSON object.
+// decodeFields reads the request body, at most Config.MaxBodyBytes of it,
+// as a JSON object.
 func (s *Server) decodeFields(w http.ResponseWriter, r *http.Request) (fields, error) {
+	return decodeFieldsLimit(w, r, s.cfg.MaxBodyBytes)
+}
+
+// decodeFieldsLimit is decodeFields with a body of at most limit bytes.
+func decodeFieldsLimit(w http.ResponseWriter, r *http.Request, limit int64) (fields, error) {
 	f := fields{}
-	if err := s.decodeJSON(w, r, &f); err != nil {
+	if err := decodeJSONLimit(w, r, &f, limit); err != nil {
 		return nil, err
 	}
 	return f, nil

@@ -20,7 +20,11 @@ import (
 // Defaults for Config fields left at their zero value.
 const (
 	DefaultMaxBodyBytes = 1 << 20 // 1 MiB
-	DefaultAuthCacheTTL = 5 * time.Second
+	// DefaultMaxValueListBodyBytes bounds the body of a value list's
+	// create or update: 100,000 items (the most a list holds) of up to
+	// about 160 bytes each, such as e-mail addresses or IP ranges.
+	DefaultMaxValueListBodyBytes = 16 << 20 // 16 MiB
+	DefaultAuthCacheTTL          = 5 * time.Second
 )
 
 // authCacheSize bounds the number of Server API secrets whose tenant is
@@ -41,6 +45,11 @@ type Config struct {
 	// MaxBodyBytes is the largest accepted request body; larger bodies are
 	// refused with 413 request_too_large. Zero means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
+
+	// MaxValueListBodyBytes is the largest accepted body of a Management
+	// API value list's POST or PATCH, which carries the whole list. Zero
+	// means DefaultMaxValueListBodyBytes; it is never below MaxBodyBytes.
+	MaxValueListBodyBytes int64
 
 	// AuthCacheTTL is how long a Server API secret that authenticated
 	// successfully is trusted without asking the TenantService again. A
@@ -159,6 +168,13 @@ func NewServer(cfg Config, deps Deps) (*Server, error) {
 	if cfg.MaxBodyBytes == 0 {
 		cfg.MaxBodyBytes = DefaultMaxBodyBytes
 	}
+	if cfg.MaxValueListBodyBytes < 0 {
+		return nil, errors.New("httpapi: MaxValueListBodyBytes must not be negative")
+	}
+	if cfg.MaxValueListBodyBytes == 0 {
+		cfg.MaxValueListBodyBytes = DefaultMaxValueListBodyBytes
+	}
+	cfg.MaxValueListBodyBytes = max(cfg.MaxValueListBodyBytes, cfg.MaxBodyBytes)
 	if cfg.AuthCacheTTL == 0 {
 		cfg.AuthCacheTTL = DefaultAuthCacheTTL
 	}
