@@ -232,6 +232,10 @@ func TestLazyAndOnce(t *testing.T) {
 			Conditions: json.RawMessage(`{"and":[{"==":[{"var":"custom.amount"},1]},{"==":[{"var":"custom.amount"},2]}]}`)},
 		{ID: "r2", Name: "b", IsActive: true, Priority: 1, Type: vigil.OutcomeReview,
 			Conditions: json.RawMessage(`{">":[{"var":"custom.amount"},1000]}`)},
+		// An inactive rule's data points are neither computed nor is the
+		// history they need read.
+		{ID: "r3", Name: "off", IsActive: false, Priority: 2, Type: vigil.OutcomeBlock,
+			Conditions: json.RawMessage(`{"and":[{"==":[{"var":"device.isNew"},true]},{">":[{"var":"action.countLastHour"},1]}]}`)},
 	}, jsonlogic.Options{})
 	if err != nil {
 		t.Fatal(err)

@@ -151,8 +151,18 @@ func Compile(rules []*vigil.Rule, opts jsonlogic.Options, options ...Option) (*S
 	s := &Set{table: opts.Vars, safe: st.safe}
 	priorities := make(map[int]int, len(rules))
 	ids := make(map[string]int, len(rules))
+	// An inactive rule is compiled to be checked, then dropped: its
+	// variables go to a table of their own, so that the set's table (and
+	// the data points, and the history a track reads for them) holds only
+	// what the active rules read.
+	inactive := opts
+	inactive.Vars = jsonlogic.NewVarTable()
 	for i, r := range rules {
-		cr, err := compileRule(i, r, opts)
+		o := opts
+		if r != nil && !r.IsActive {
+			o = inactive
+		}
+		cr, err := compileRule(i, r, o)
 		if err != nil {
 			return nil, err
 		}

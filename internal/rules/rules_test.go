@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -166,6 +167,11 @@ func TestVarsSharedTable(t *testing.T) {
 	}
 	if s.VarTable() != table || s.Len() != 2 || s.UsesLookup() {
 		t.Errorf("VarTable/Len/UsesLookup = %p/%d/%v", s.VarTable(), s.Len(), s.UsesLookup())
+	}
+	// The inactive rule's variable is not in the table: data points are
+	// planned from it.
+	if slices.Contains(table.Names(), "user.email") {
+		t.Errorf("table %q holds the inactive rule's variable", table.Names())
 	}
 	// One index per variable across rules: device.isNew read by both rules
 	// is asked for once per index.
