@@ -204,10 +204,22 @@ func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
 // TestRuleChangesReachEveryServer changes rules and a value list through
 // one server and checks that another server on the same database applies
 // the change once its cache entry is a second old, and the writing server
-// at once.
+// at once: two servers on one SQLite file, and on one PostgreSQL database
+// (skipped, or failed under VIGIL_TEST_REQUIRE_ALL, without PostgreSQL).
 func TestRuleChangesReachEveryServer(t *testing.T) {
+	for _, db := range []string{"sqlite", "postgres"} {
+		t.Run(db, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "vigil.db")
+			if db == "postgres" {
+				path = testenv.PostgresSchemaURL(t, "vigil_test")
+			}
+			testRuleChangesReachEveryServer(t, path)
+		})
+	}
+}
+
+func testRuleChangesReachEveryServer(t *testing.T, path string) {
 	clock := &fakeClock{t: time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)}
-	path := filepath.Join(t.TempDir(), "vigil.db")
 	box := newBox(t)
 	s1 := openServer(t, path, box, clock)
 	s2 := openServer(t, path, box, clock)
