@@ -75,6 +75,13 @@ func TestManagementRules(t *testing.T) {
 			{"PatchBadCondition", "PATCH", rulesPath + "/" + id, `{"conditions":{"or":[{"var":[1,2,3]}]}}`, "rules[0].conditions/or/0"},
 			{"PatchNullName", "PATCH", rulesPath + "/" + id, `{"name":null}`, "'name'"},
 			{"PatchNullConditions", "PATCH", rulesPath + "/" + id, `{"conditions":null}`, "'conditions'"},
+			{"WrongArity", "POST", rulesPath, `{"name":"x","isActive":true,"priority":5,"type":"ALLOW","conditions":{"or":[{"==":[1,2,3]}]}}`,
+				`rules[0].conditions/or/0/==: operator "==" takes 2 arguments, got 3`},
+			{"TooDeep", "POST", rulesPath, `{"name":"x","isActive":true,"priority":5,"type":"ALLOW","conditions":` +
+				strings.Repeat(`{"!":`, 40) + `true` + strings.Repeat(`}`, 40) + `}`, "rules[0].conditions/" + strings.Repeat("!/", 31) + "!: nesting deeper than 32 levels"},
+			{"TooLarge", "POST", rulesPath, `{"name":"x","isActive":true,"priority":5,"type":"ALLOW","conditions":{"in":[{"var":"user.email"},["` +
+				strings.Repeat("x", 64<<10) + `"]]}}`, "'conditions' must be at most 65536 bytes"},
+			{"PatchTooDeep", "PATCH", rulesPath + "/" + id, `{"conditions":` + strings.Repeat(`[`, 40) + strings.Repeat(`]`, 40) + `}`, "nesting deeper than 32 levels"},
 		} {
 			t.Run(tt.name, func(t *testing.T) {
 				m := wantError(t, env.a(tt.method, tt.path, tt.body), http.StatusBadRequest, vigil.EINVALID)

@@ -318,6 +318,29 @@ func TestSimulateRules(t *testing.T) {
 			IPAddress: "198.51.100." + itoa(day+1), DeviceID: "d", Custom: json.RawMessage(`{"amount":` + itoa(200*(day+1)) + `}`)}})
 		clock.Advance(24 * time.Hour)
 	}
+	// What the simulations must leave as it is: the stored actions, the
+	// rules and the configuration.
+	snapshot := func() any {
+		t.Helper()
+		var all [][]*vigil.Action
+		for day := range 8 {
+			as, err := s.actions.FindActions(ctx, vigil.ActionFilter{UserID: "u" + itoa(day)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			all = append(all, as)
+		}
+		rs, err := s.rules.FindRules(ctx, "pay")
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := s.configs.FindActionConfig(ctx, "pay")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return []any{all, rs, c}
+	}
+	before := snapshot()
 	sim := risk.NewSimulator(risk.SimulatorDeps{Configs: s.configs, Rules: s.rules, Tenants: tenants, Actions: s.actions,
 		Evaluator: s.eval, Now: clock.Now})
 	run := func(in *vigil.SimulationInput) *vigil.SimulationResult {
@@ -379,6 +402,9 @@ func TestSimulateRules(t *testing.T) {
 		t.Errorf("unknown action: %v, want ENOTFOUND", err)
 	}
 	// Nothing was written.
+	if diff := cmp.Diff(before, snapshot()); diff != "" {
+		t.Errorf("actions, rules or configuration changed by simulating (-before +after):\n%s", diff)
+	}
 	if rs, _ := s.rules.FindRules(ctx, "pay"); len(rs) != 1 {
 		t.Errorf("rules after simulating: %d, want 1", len(rs))
 	}
