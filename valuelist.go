@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // Value list item types.
@@ -23,12 +25,36 @@ var valueListAliasRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
 func ValidValueListAlias(alias string) bool { return valueListAliasRE.MatchString(alias) }
 
 // ValueListAlias derives the alias of a value list from its name, as
-// Authsignal does: lowercase, with each run of spaces replaced by "-"
-// ("Terraform Acc Test Strings" becomes "terraform-acc-test-strings"). The
-// result may still fail ValidValueListAlias (for a name with other
-// punctuation); the caller then asks for an explicit alias.
+// Authsignal does for the names its tools use: lowercase, with each run of
+// spaces replaced by "-" ("Terraform Acc Test Strings" becomes
+// "terraform-acc-test-strings"). Beyond that, accents are dropped ("Países"
+// gives "paises"), any other run of characters that an alias cannot hold
+// (punctuation, other scripts) is a "-" too, such runs at either end are
+// dropped, and the alias is cut at 64 bytes: "IPs (prod)" gives "ips-prod".
+// A name whose alias was valid under the first rule alone gets the same
+// alias. The result may still fail ValidValueListAlias (a name of no
+// letters or digits); the caller then asks for an explicit alias.
 func ValueListAlias(name string) string {
-	return strings.Join(strings.FieldsFunc(strings.ToLower(name), unicode.IsSpace), "-")
+	var b strings.Builder
+	sep := false
+	for _, r := range norm.NFKD.String(strings.ToLower(name)) {
+		switch {
+		case unicode.Is(unicode.Mn, r): // a combining accent
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '_', r == '-':
+			if sep && b.Len() > 0 {
+				b.WriteByte('-')
+			}
+			sep = false
+			b.WriteRune(r)
+		default:
+			sep = true
+		}
+	}
+	alias := b.String()
+	if len(alias) > 64 {
+		alias = strings.TrimRight(alias[:64], "-")
+	}
+	return alias
 }
 
 // ValueList is a named list of strings or numbers that rule conditions can

@@ -1,6 +1,9 @@
 package vigil
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestValueListAlias(t *testing.T) {
 	tests := []struct {
@@ -11,7 +14,16 @@ func TestValueListAlias(t *testing.T) {
 		{"Terraform Acc Test Strings Updated", "terraform-acc-test-strings-updated", true},
 		{"  Blocked   Countries ", "blocked-countries", true},
 		{"already-a-slug_1", "already-a-slug_1", true},
-		{"a/b", "a/b", false},
+		{"a - b", "a---b", true}, // as when only spaces were replaced
+		{"IPs (prod)", "ips-prod", true},
+		{"a/b", "a-b", true},
+		{"Países bloqueados", "paises-bloqueados", true},
+		{"Ünïcödé — lists!", "unicode-lists", true},
+		{"-leading", "-leading", false},
+		{"_x", "_x", false},
+		{"東京", "", false},
+		{"!!!", "", false},
+		{strings.Repeat("ab ", 30), strings.Repeat("ab-", 21) + "a", true}, // cut at 64 bytes
 		{"", "", false},
 	}
 	for _, tt := range tests {

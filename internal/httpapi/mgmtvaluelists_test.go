@@ -16,6 +16,9 @@ func TestManagementValueLists(t *testing.T) {
 	wantBody(t, env.a("POST", vl, `{"name":"Terraform Acc Test Strings","itemType":"string","valueListItems":["b","a","c"],"isActive":true}`),
 		http.StatusOK, `{"name":"Terraform Acc Test Strings","alias":"terraform-acc-test-strings","isActive":true,"itemType":"string","valueListItems":["b","a","c"]}`)
 	wantError(t, env.a("POST", vl, `{"name":"terraform acc  test strings","itemType":"number"}`), http.StatusConflict, vigil.ECONFLICT)
+	wantBody(t, env.a("POST", vl, `{"name":"IPs (prod)","itemType":"string"}`), http.StatusOK,
+		`{"name":"IPs (prod)","alias":"ips-prod","isActive":false,"itemType":"string"}`)
+	wantBody(t, env.a("DELETE", vl+"/ips-prod", ""), http.StatusOK, `{"success":true}`)
 	wantBody(t, env.a("POST", vl, `{"name":"Amounts","alias":"amt","itemType":"number","valueListItems":[10,2.5,-1],"isActive":false}`),
 		http.StatusOK, `{"name":"Amounts","alias":"amt","isActive":false,"itemType":"number","valueListItems":[10,2.5,-1]}`)
 	wantBody(t, env.a("GET", vl+"/terraform-acc-test-strings", ""), http.StatusOK,
@@ -34,7 +37,7 @@ func TestManagementValueLists(t *testing.T) {
 			{"StringInNumbers", "POST", vl, `{"name":"x","itemType":"number","valueListItems":[1,"2"]}`, "'valueListItems[1]'"},
 			{"NotArray", "POST", vl, `{"name":"x","itemType":"number","valueListItems":{}}`, "'valueListItems'"},
 			{"BadAlias", "POST", vl, `{"name":"x","alias":"A/B","itemType":"string"}`, "'alias'"},
-			{"NameGivesBadAlias", "POST", vl, `{"name":"a/b","itemType":"string"}`, "'alias'"},
+			{"NameGivesBadAlias", "POST", vl, `{"name":"東京 !","itemType":"string"}`, "'alias'"},
 			{"PatchWrongItems", "PATCH", vl + "/amt", `{"valueListItems":["x"]}`, "'valueListItems[0]'"},
 		} {
 			t.Run(tt.name, func(t *testing.T) {
