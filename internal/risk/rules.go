@@ -224,16 +224,19 @@ func (e *RulesEvaluator) reload(ctx context.Context, tenantID, code string, vers
 	k := configKey{tenantID, code}
 	v, err, _ := e.group.Do(tenantID+"\x00"+code, func() (any, error) {
 		// Read the version before loading, so that a write committed
-		// during the load leaves the entry stale rather than current.
+		// during the load leaves the entry stale rather than current. For
+		// the same reason the entry's age counts from the load's start: a
+		// write committed while the load runs, after it read the rules,
+		// is applied at most a TTL later, however long the load took.
+		start := e.now()
 		entry, err := e.load(context.WithoutCancel(ctx), tenantID, code)
 		if err != nil {
 			return nil, err
 		}
 		entry.version = version
 		if e.ttl > 0 {
-			now := e.now()
-			entry.until = now.Add(e.ttl)
-			entry.refreshAt = now.Add(time.Duration(refreshAhead * float64(e.ttl)))
+			entry.until = start.Add(e.ttl)
+			entry.refreshAt = start.Add(time.Duration(refreshAhead * float64(e.ttl)))
 			e.mu.Lock()
 			if len(e.sets) >= maxCachedConfigs {
 				clear(e.sets)

@@ -62,6 +62,14 @@ func validate(rs []*vigil.Rule, listExists func(string) bool) error {
 // whose clock is clock.
 func openServer(t testing.TB, path string, box vigil.Cipher, clock interface{ Now() time.Time }) *server {
 	t.Helper()
+	return openServerReading(t, path, box, clock, nil)
+}
+
+// openServerReading is openServer whose rules evaluator reads the rules
+// through wrap(the store's rule service) when wrap is not nil.
+func openServerReading(t testing.TB, path string, box vigil.Cipher, clock interface{ Now() time.Time },
+	wrap func(vigil.RuleService) vigil.RuleService) *server {
+	t.Helper()
 	ctx := context.Background()
 	db, err := sqlstore.Open(ctx, path, sqlstore.Options{Cipher: box, Now: clock.Now})
 	if err != nil {
@@ -73,8 +81,12 @@ func openServer(t testing.TB, path string, box vigil.Cipher, clock interface{ No
 	}
 	s := &server{db: db, configs: sqlstore.NewActionConfigService(db), rules: sqlstore.NewRuleService(db, validate),
 		lists: sqlstore.NewValueListService(db), actions: sqlstore.NewActionService(db)}
+	var ruleReader vigil.RuleService = s.rules
+	if wrap != nil {
+		ruleReader = wrap(s.rules)
+	}
 	s.eval = risk.NewRulesEvaluator(risk.RulesConfig{Sources: &datapoint.Sources{}}, risk.RulesDeps{
-		Rules: s.rules, ValueLists: s.lists, RiskState: sqlstore.NewRiskStateService(db), Versioner: s.configs, Now: clock.Now,
+		Rules: ruleReader, ValueLists: s.lists, RiskState: sqlstore.NewRiskStateService(db), Versioner: s.configs, Now: clock.Now,
 	})
 	s.svc = risk.New(risk.Config{PublicURL: publicURL}, risk.Deps{
 		Actions: s.actions, Configs: s.configs, Authenticators: sqlstore.NewAuthenticatorService(db),
@@ -291,6 +303,65 @@ func testRuleChangesReachEveryServer(t *testing.T, path string) {
 		if time.Now().After(deadline) {
 			t.Fatal("the background reload never took effect within the cache second")
 		}
+	}
+}
+
+// slowRules is a rule service whose FindRules takes a while on the fake
+// clock, and runs during (after its read) the first time.
+type slowRules struct {
+	vigil.RuleService
+	clock  *fakeClock
+	during func()
+}
+
+func (r *slowRules) FindRules(ctx context.Context, code string) ([]*vigil.Rule, error) {
+	rs, err := r.RuleService.FindRules(ctx, code)
+	r.clock.Advance(200 * time.Millisecond)
+	if f := r.during; f != nil {
+		r.during = nil
+		f()
+	}
+	r.clock.Advance(200 * time.Millisecond)
+	return rs, err
+}
+
+// TestRuleChangeDuringSlowLoad checks the second bound when another
+// server's rule change commits while this server's load of the rules is
+// running, after the load read them: the cached set's age counts from the
+// load's start, so the change applies at most a second after it was made,
+// not a second after the load ended.
+func TestRuleChangeDuringSlowLoad(t *testing.T) {
+	clock := &fakeClock{t: time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)}
+	path := filepath.Join(t.TempDir(), "vigil.db")
+	box := newBox(t)
+	s1 := openServer(t, path, box, clock)
+	slow := &slowRules{clock: clock}
+	s2 := openServerReading(t, path, box, clock, func(rs vigil.RuleService) vigil.RuleService {
+		slow.RuleService = rs
+		return slow
+	})
+	ctx := vigil.NewContextWithTenant(context.Background(), "t1")
+	if err := sqlstore.NewTenantService(s1.db).CreateTenant(context.Background(), &vigil.Tenant{ID: "t1", Name: "t1"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s1.configs.CreateActionConfig(ctx, &vigil.ActionConfig{ActionCode: "signIn", DefaultOutcome: vigil.OutcomeAllow}); err != nil {
+		t.Fatal(err)
+	}
+	var changed time.Time
+	slow.during = func() {
+		changed = clock.Now()
+		if err := s1.rules.CreateRule(ctx, &vigil.Rule{ActionCode: "signIn", ID: "r", Name: "Block all", IsActive: true,
+			Type: vigil.OutcomeBlock, Conditions: json.RawMessage(`{}`)}); err != nil {
+			t.Error(err)
+		}
+	}
+	in := &vigil.TrackInput{UserID: "u", ActionCode: "signIn"}
+	if got := s2.track(t, ctx, in).State; got != vigil.StateAllow {
+		t.Fatalf("the track whose load read the rules before the change: %s, want ALLOW", got)
+	}
+	clock.Advance(changed.Add(risk.DefaultConfigCacheTTL).Sub(clock.Now()))
+	if got := s2.track(t, ctx, in).State; got != vigil.StateBlock {
+		t.Errorf("a second after the change: %s, want BLOCK", got)
 	}
 }
 
