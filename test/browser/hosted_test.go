@@ -263,6 +263,25 @@ func (s *screen) need(sel string) {
 	}
 }
 
+// waitFocus waits until the element with the given id has the focus. A
+// field with autofocus gets it once the browser next renders, which may be
+// after the element is in the document: keys pressed before then go
+// elsewhere.
+func (s *screen) waitFocus(id string) {
+	s.t.Helper()
+	deadline := time.Now().Add(stepTimeout)
+	for {
+		if ok, err := s.try(fmt.Sprintf(`document.activeElement !== null && document.activeElement.id === %s`, js(id))); err == nil && ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("#%s has no focus after %v (focus on %q)", id, stepTimeout,
+				evalJS[string](s.tab, `return document.activeElement ? document.activeElement.id : "";`))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 func (s *screen) location() string { return evalJS[string](s.tab, `return location.href;`) }
 func (s *screen) text() string     { return evalJS[string](s.tab, `return document.body.innerText;`) }
 func (s *screen) heading() string {
@@ -620,17 +639,17 @@ const f = document.createElement("iframe"); f.src = %s + "&mode=popup"; document
 		press("\r")
 		s.waitLocation(h.vigilURL + "/challenge/enroll/EMAIL_OTP")
 		s.need("#destination")
-		if id := evalJS[string](s.tab, `return document.activeElement.id;`); id != "destination" {
-			t.Errorf("focus on the email form is on %q, want the field", id)
-		}
+		s.waitFocus("destination") // autofocus, as on every form
 		s.exec(`window.__vigilOld = true;`)
 		press("\r") // submits the prefilled address
 		s.waitLocation(h.vigilURL + "/challenge/verify/EMAIL_OTP")
 		s.need("#code")
+		s.waitFocus("code")
 		press(h.mailCode(t, email, 1)) // page.js submits at the sixth digit
 		s.waitLocation(h.vigilURL + "/challenge/recovery-codes")
 		s.need(".codes")
-		press("\t") // to Continue
+		s.waitFocus("title") // page.js focuses a new screen's heading
+		press("\t")          // to Continue
 		press("\r")
 		h.mustValidate(t, tokenFrom(t, s.waitLocation(h.sdkOrigin+"/landing")), user, "EMAIL_OTP")
 	})
