@@ -17,6 +17,10 @@ const (
 	ValueListNumber = "number"
 )
 
+// MaxValueListAliasBytes is the longest value list alias (the bound in
+// valueListAliasRE).
+const MaxValueListAliasBytes = 64
+
 // valueListAliasRE is the shape of a value list alias: what fits in a URL
 // path segment and a rule condition without escaping.
 var valueListAliasRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
@@ -51,8 +55,8 @@ func ValueListAlias(name string) string {
 		}
 	}
 	alias := b.String()
-	if len(alias) > 64 {
-		alias = strings.TrimRight(alias[:64], "-")
+	if len(alias) > MaxValueListAliasBytes {
+		alias = strings.TrimRight(alias[:MaxValueListAliasBytes], "-")
 	}
 	return alias
 }

@@ -117,7 +117,7 @@ func pathAlias(r *http.Request) (string, error) {
 }
 
 // handleValueListCreate serves POST /value-lists. The alias is derived
-// from the name (lowercase, spaces to "-") unless given. 409 if taken.
+// from the name (vigil.ValueListAlias) unless given. 409 if taken.
 func (s *Server) handleValueListCreate(w http.ResponseWriter, r *http.Request) error {
 	f, err := decodeFieldsLimit(w, r, s.cfg.MaxValueListBodyBytes)
 	if err != nil {
@@ -132,7 +132,7 @@ func (s *Server) handleValueListCreate(w http.ResponseWriter, r *http.Request) e
 	if err := applyValueList(l, f); err != nil {
 		return err
 	}
-	if l.Alias, err = f.str("alias", 64); err != nil {
+	if l.Alias, err = f.str("alias", vigil.MaxValueListAliasBytes); err != nil {
 		return err
 	}
 	if l.Alias == "" {
